@@ -1,0 +1,67 @@
+# Course companion for "Generative Models": every target does the set-up it needs.
+# `make help` lists them. Variables: MIRROR=DIR (offline data), DATASETS="mnist cifar10 fashion",
+# FORCE=1 (replace changed student copies, after a backup), PYTHON=python3.1x (the interpreter).
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DATASETS ?= mnist
+MIRROR ?=
+NOTEBOOKS := $(sort $(wildcard notebooks/*.ipynb))
+# nbval: lax output comparison, the kernel from this environment, and a cell timeout so that a
+# dead kernel fails fast instead of hanging the run.
+NBVAL := --nbval-lax --nbval-current-env --nbval-cell-timeout=600
+# Two workers on two cores: one thread each.
+PARALLEL := -n 2 --dist loadscope
+
+.PHONY: help setup lab test run data student lint classifier clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
+
+setup: $(STAMP)  ## build .venv with the pinned requirements and the helpers package
+
+$(STAMP): requirements.txt pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@# uv installs the pinned set in seconds; plain pip is the fallback.
+	@if $(BIN)/python -m pip install -q uv; then \
+	  $(BIN)/uv pip install -q --python $(BIN)/python -r requirements.txt -e . ; \
+	else \
+	  $(BIN)/python -m pip install -q -r requirements.txt -e . ; \
+	fi
+	@touch $@
+	@echo "setup: $(VENV) is ready ($$($(BIN)/python -c 'import torch; print("torch", torch.__version__)'))"
+
+data: $(STAMP)  ## fetch the datasets into data/ (MIRROR=DIR copies from a local mirror)
+	$(BIN)/python -m helpers.data fetch $(DATASETS) $(if $(MIRROR),--mirror "$(MIRROR)")
+
+student: $(STAMP)  ## write student copies to student/ (changed copies are kept unless FORCE=1)
+	$(BIN)/python -m helpers.student notebooks student $(if $(FORCE),--force)
+
+lab: $(STAMP) student  ## open JupyterLab with everything installed and the data in place
+	@$(MAKE) --no-print-directory data || echo "lab: opening JupyterLab without the data (see the message above)."
+	$(BIN)/jupyter lab --notebook-dir=. --ServerApp.default_url=/lab/tree/student
+
+classifier: $(STAMP)  ## train (once) and cache the reference MNIST classifier of the evaluation kit
+	$(BIN)/python -m helpers.evaluate
+
+lint: $(STAMP)  ## ruff on helpers, tests and notebooks
+	$(BIN)/ruff check helpers tests notebooks
+
+test: $(STAMP) data lint classifier  ## unit tests, then every notebook under nbval in quick mode
+	OMP_NUM_THREADS=1 DGM_QUICK=1 $(BIN)/python -m pytest tests $(PARALLEL)
+	OMP_NUM_THREADS=1 DGM_QUICK=1 $(BIN)/python -m pytest $(NBVAL) $(PARALLEL) $(NOTEBOOKS)
+
+run: $(STAMP) data  ## execute every notebook in this machine's default mode into build/run/
+	@mkdir -p build/run
+	@for nb in $(NOTEBOOKS); do \
+	  echo "run: $$nb"; \
+	  $(BIN)/jupyter nbconvert --to notebook --execute --ExecutePreprocessor.timeout=3600 \
+	    --output-dir build/run "$$nb" || exit 1; \
+	done
+
+clean:  ## remove build outputs and caches (keeps data/, student/ and .venv)
+	rm -rf build .pytest_cache .ruff_cache
+	find . -name __pycache__ -type d -prune -not -path './$(VENV)/*' -exec rm -rf {} +

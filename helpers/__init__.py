@@ -1,0 +1,1 @@
+"""Shared helpers of the course notebooks: runtime, data, plot, train, evaluate, checks, student."""

@@ -1,0 +1,99 @@
+"""Figures the notebooks share: image grids, training curves, 2-D densities and sample strips."""
+
+import matplotlib.pyplot as plt
+import torch
+from torchvision.utils import make_grid
+
+
+def _to_grid(images: torch.Tensor, nrow: int) -> torch.Tensor:
+    """(N, C, H, W) in [0, 1] to one (H', W', C) image, with a 1-pixel grey frame between."""
+    grid = make_grid(images.detach().float().cpu().clamp(0, 1), nrow=nrow, padding=1,
+                     pad_value=0.5)
+    return grid.permute(1, 2, 0)  # (H', W', C)
+
+
+def show_images(images: torch.Tensor, nrow: int = 8, title: str | None = None, ax=None):
+    """Show a batch of images (N, C, H, W) with values in [0, 1] as one grid."""
+    if images.ndim == 3:
+        images = images.unsqueeze(1)  # (N, 1, H, W)
+    ax = ax or plt.figure(figsize=(min(nrow, 12) * 0.6 + 0.5, 0.6 * -(-len(images) // nrow) + 0.6)
+                          ).gca()
+    grid = _to_grid(images, nrow)
+    ax.imshow(grid.squeeze(-1) if grid.shape[-1] == 1 else grid, cmap="gray", vmin=0, vmax=1)
+    ax.set_axis_off()
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+def show_image_rows(rows: dict[str, torch.Tensor], nrow: int = 10):
+    """Several labelled grids side by side, e.g. {"data": x, "independent": s1, "Markov": s2}."""
+    fig, axes = plt.subplots(1, len(rows), figsize=(4.2 * len(rows), 4.4))
+    for ax, (name, images) in zip(axes if len(rows) > 1 else [axes], rows.items(), strict=True):
+        show_images(images, nrow=nrow, title=name, ax=ax)
+    fig.tight_layout()
+    return fig
+
+
+def plot_curves(curves: dict[str, tuple], xlabel: str = "step", ylabel: str = "loss",
+                title: str | None = None, logx: bool = False, logy: bool = False, ax=None):
+    """Line plot of named (x, y) pairs, e.g. {"train": (steps, losses), "test": (...)}."""
+    ax = ax or plt.figure(figsize=(6, 3.5)).gca()
+    for name, (x, y) in curves.items():
+        ax.plot(x, y, label=name, marker="o" if len(x) <= 12 else None)
+    ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
+    ax.set_xscale("log" if logx else "linear")
+    ax.set_yscale("log" if logy else "linear")
+    ax.grid(alpha=0.3)
+    if len(curves) > 1:
+        ax.legend()
+    return ax
+
+
+def plot_history(history: dict[str, list[float]], keys=None, title: str | None = None):
+    """Training curves from `train.fit`'s history: one panel per logged term."""
+    keys = keys or [k for k in history if k != "step"]
+    fig, axes = plt.subplots(1, len(keys), figsize=(4.5 * len(keys), 3.2), squeeze=False)
+    for ax, key in zip(axes[0], keys, strict=True):
+        plot_curves({key: (history["step"], history[key])}, ylabel=key, ax=ax)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_density_2d(log_prob, lim: float = 4.0, n: int = 200, ax=None, title: str | None = None,
+                    points: torch.Tensor | None = None):
+    """Heat map of exp(log_prob) on a square grid, optionally with sample points on top."""
+    xs = torch.linspace(-lim, lim, n)
+    grid = torch.stack(torch.meshgrid(xs, xs, indexing="xy"), -1).reshape(-1, 2)  # (n*n, 2)
+    with torch.no_grad():
+        density = log_prob(grid).exp().reshape(n, n).cpu()
+    ax = ax or plt.figure(figsize=(4, 4)).gca()
+    ax.imshow(density, origin="lower", extent=(-lim, lim, -lim, lim), cmap="viridis")
+    if points is not None:
+        pts = points.detach().cpu()
+        ax.scatter(pts[:, 0], pts[:, 1], s=2, c="white", alpha=0.5)
+    ax.set(title=title, xlim=(-lim, lim), ylim=(-lim, lim))
+    return ax
+
+
+def show_strip(frames: list[torch.Tensor], labels: list[str] | None = None,
+               title: str | None = None):
+    """A row of snapshots of the same images, e.g. pixel-by-pixel sampling or denoising steps.
+
+    Each frame is (N, C, H, W); the strip shows the N images as rows and the frames as columns.
+    """
+    stacked = torch.stack([f.detach().float().cpu() for f in frames], 1)  # (N, T, C, H, W)
+    n, t = stacked.shape[:2]
+    fig, ax = plt.subplots(figsize=(0.9 * t + 0.5, 0.9 * n + 0.6))
+    show_images(stacked.flatten(0, 1), nrow=t, ax=ax, title=title)
+    if labels:
+        step = stacked.shape[-1] + 1
+        ax.set_axis_on()
+        ax.set_xticks([step * (i + 0.5) for i in range(t)], labels, fontsize=8)
+        ax.set_yticks([])
+        ax.tick_params(length=0)
+        for spine in ax.spines.values():
+            spine.set_visible(False)
+    return fig

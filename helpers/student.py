@@ -1,0 +1,118 @@
+"""Student copies of the notebooks: each worked solution becomes a stub; no student work is lost.
+
+In the committed notebooks a solution sits between `### BEGIN SOLUTION` and `### END SOLUTION`
+(nbgrader's markers), with a `# Hint: ...` comment line just above it. The student copy replaces
+the solution with `raise NotImplementedError("... Hint: ...")`. A copy that the student has
+changed is never overwritten; with --force it is first backed up beside itself.
+Run as `python -m helpers.student notebooks student [--force]` (what `make student` does).
+"""
+
+import argparse
+import hashlib
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+
+BEGIN, END, HINT = "### BEGIN SOLUTION", "### END SOLUTION", "# Hint:"
+MANIFEST = ".generated.json"  # name -> hash of the copy as generated, to detect student edits
+
+
+def stub_source(source: str) -> str:
+    """A code cell's source with each solution block replaced by a NotImplementedError stub."""
+    out, inside, hint = [], False, "see the text above"
+    for number, line in enumerate(source.splitlines(), 1):
+        stripped = line.strip()
+        if stripped.startswith(HINT) and not inside:
+            hint = stripped[len(HINT):].strip()
+        if stripped == BEGIN:
+            if inside:
+                raise ValueError(f"line {number}: {BEGIN} inside another solution block")
+            inside = True
+            indent = line[: len(line) - len(line.lstrip())]
+            message = f"Exercise: replace this line with your code. Hint: {hint}"
+            out.append(f"{indent}raise NotImplementedError({message!r})")
+        elif stripped == END:
+            if not inside:
+                raise ValueError(f"line {number}: {END} without {BEGIN}")
+            inside = False
+        elif not inside:
+            out.append(line)
+    if inside:
+        raise ValueError(f"a solution block is not closed with {END}")
+    return "\n".join(out)
+
+
+def student_notebook(path: Path) -> str:
+    """The student version of one notebook, as the text of an .ipynb file, outputs stripped."""
+    nb = nbformat.read(path, as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            try:
+                cell.source = stub_source(cell.source)
+            except ValueError as err:
+                raise ValueError(f"{path.name}: {err}") from None
+            cell.outputs, cell.execution_count = [], None
+    return nbformat.writes(nb) + "\n"
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _write(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def write_student_copies(src: Path, dst: Path, force: bool = False) -> dict[str, str]:
+    """Write dst/<name>.ipynb for each src notebook; returns {name: what happened}."""
+    dst.mkdir(parents=True, exist_ok=True)
+    manifest_path = dst / MANIFEST
+    manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
+    report = {}
+    for nb_path in sorted(src.glob("*.ipynb")):
+        name, target = nb_path.name, dst / nb_path.name
+        text = student_notebook(nb_path)
+        if not target.exists():
+            report[name] = "written"
+        else:
+            current = _digest(target.read_text())
+            if current == _digest(text):
+                report[name] = "up to date"
+                manifest[name] = current
+                continue
+            if current != manifest.get(name):  # the student changed it
+                if not force:
+                    report[name] = "kept (it has your changes; FORCE=1 replaces it after a backup)"
+                    continue
+                backup = target.with_name(f"{target.stem}.backup-{time.strftime('%Y%m%d-%H%M%S')}"
+                                          f"{target.suffix}")
+                os.replace(target, backup)
+                report[name] = f"replaced (your version is saved as {backup.name})"
+            else:
+                report[name] = "updated"
+        _write(target, text)
+        manifest[name] = _digest(text)
+    _write(manifest_path, json.dumps(manifest, indent=1, sort_keys=True))
+    return report
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description="Write student copies of the notebooks.")
+    parser.add_argument("src", type=Path)
+    parser.add_argument("dst", type=Path)
+    parser.add_argument("--force", action="store_true",
+                        help="replace copies with student changes (backing them up first)")
+    args = parser.parse_args(argv)
+    for name, what in write_student_copies(args.src, args.dst, args.force).items():
+        print(f"student: {args.dst / name}: {what}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

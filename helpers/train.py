@@ -1,0 +1,90 @@
+"""A generic training loop with a progress bar, and a checkpoint cache: load if saved, else train.
+
+The loss being taught is written in the notebook and passed in as a function; this module only
+runs the steps, keeps the history and stores the weights.
+"""
+
+import hashlib
+import json
+import os
+import warnings
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from . import data, runtime
+
+
+def fit(model: torch.nn.Module, loss_fn: Callable, batches: Iterator, num_steps: int,
+        lr: float = 1e-3, optimizer: torch.optim.Optimizer | None = None, scheduler=None,
+        desc: str = "training", log_every: int = 10) -> dict[str, list[float]]:
+    """Run `num_steps` optimiser steps of `loss_fn(model, batch)` and return the loss history.
+
+    `loss_fn` returns a scalar loss, or (loss, {name: value}) to log more terms (e.g. the
+    reconstruction and KL terms of an ELBO). The history holds every term, every `log_every` steps.
+    `scheduler`, if given, is stepped after every optimiser step.
+    """
+    opt = optimizer or torch.optim.Adam(model.parameters(), lr=lr)
+    rt = runtime.current()
+    history: dict[str, list[float]] = {"step": []}
+    model.train()
+    bar = tqdm(range(1, num_steps + 1), desc=desc, mininterval=0.5)
+    for step in bar:
+        with rt.autocast():
+            out = loss_fn(model, next(batches))
+        loss, terms = out if isinstance(out, tuple) else (out, {})
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"the loss became {loss.item()} at step {step}: lower the "
+                                     "learning rate or look for a log of zero in the loss")
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if scheduler is not None:
+            scheduler.step()
+        if step % log_every == 0 or step == num_steps:
+            history["step"].append(step)
+            for name, value in {"loss": loss, **terms}.items():
+                history.setdefault(name, []).append(float(torch.as_tensor(value).detach()))
+            bar.set_postfix(loss=f"{history['loss'][-1]:.4g}", refresh=False)
+    model.eval()
+    return history
+
+
+def checkpoint_path(notebook: str, name: str, config: dict) -> Path:
+    """data/checkpoints/<notebook>-<name>-<hash of config and mode>.pt"""
+    key = json.dumps({"config": config, "mode": runtime.current().mode}, sort_keys=True,
+                     default=str)
+    digest = hashlib.sha1(key.encode()).hexdigest()[:10]
+    return data.data_root() / "checkpoints" / f"{notebook}-{name}-{digest}.pt"
+
+
+def train_or_load(notebook: str, name: str, model: torch.nn.Module, config: dict,
+                  train: Callable[[], dict]) -> dict:
+    """Load `model`'s weights and history from the cache if present, else call `train()` and save.
+
+    The key hashes `config` and the run mode, so quick runs never reuse full-mode weights.
+    DGM_RETRAIN=1 trains again. Returns the history that `train()` returned.
+    """
+    path = checkpoint_path(notebook, name, config)
+    if path.exists() and os.environ.get("DGM_RETRAIN", "") in ("", "0"):
+        try:
+            saved = torch.load(path, map_location=runtime.current().device, weights_only=True)
+            model.load_state_dict(saved["model"])
+            model.eval()
+            print(f"loaded {name} from {path.name} (DGM_RETRAIN=1 trains it again)")
+            return saved["history"]
+        except Exception as err:  # a damaged or outdated file: say so and train again
+            warnings.warn(f"could not load {path.name} ({err}); training again", stacklevel=2)
+    history = train()
+    save(path, {"model": model.state_dict(), "config": config, "history": history})
+    return history
+
+
+def save(path: Path, obj: dict) -> None:
+    """torch.save to a temporary file, then rename: a crash never leaves half a checkpoint."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)

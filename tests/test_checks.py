@@ -1,0 +1,96 @@
+"""Every exercise check passes on the notebook's solution, fails on the student stub, and fails
+on plausible wrong answers with a message (never a deep traceback) for bad shapes, dtypes, NaNs."""
+
+import re
+
+import pytest
+import torch
+
+from helpers import checks
+
+NB01, NB03 = "01_distributions.ipynb", "03_mle_kl.ipynb"
+CASES = [  # notebook, function, check
+    (NB01, "categorical_mle", checks.check_categorical_mle),
+    (NB01, "num_params", checks.check_markov_order_k_params),
+    (NB01, "markov_log_likelihood", checks.check_markov_log_likelihood),
+    (NB03, "kl_categorical", checks.check_kl_categorical),
+    (NB03, "kl_gaussian", checks.check_kl_gaussian),
+    (NB03, "jsd", checks.check_jsd),
+]
+IDS = [name for _, name, _ in CASES]
+
+
+@pytest.mark.parametrize("notebook,name,check", CASES, ids=IDS)
+def test_check_passes_on_the_solution(notebook, name, check, solved, capsys):
+    function = solved(notebook)[name]
+    capsys.readouterr()
+    check(function)
+    assert capsys.readouterr().out.startswith("✓")
+
+
+@pytest.mark.parametrize("notebook,name,check", CASES, ids=IDS)
+def test_check_fails_on_the_stub_with_its_hint(notebook, name, check, stubs):
+    with pytest.raises(NotImplementedError, match="Hint: .{10,}"):
+        check(stubs(notebook)[name])
+
+
+def _xlogy(a, b):
+    return torch.xlogy(a, b)
+
+
+WRONG = {  # plausible mistakes a student makes
+    "categorical_mle": [
+        lambda s, m: torch.bincount(s).float() / len(s),  # forgets faces that never appear
+        lambda s, m: torch.bincount(s, minlength=m).float(),  # counts, not probabilities
+        lambda s, m: torch.bincount(s, minlength=m) // len(s),  # integer division
+        lambda s, m: torch.bincount(s, minlength=m).float() / m,  # divides by m
+    ],
+    "num_params": [
+        lambda n, k: n * 2 ** k,  # ignores that the first variables have fewer parents
+        lambda n, k: 2 ** n - 1 if k else n,  # only the two extremes
+        lambda n, k: sum(2 ** min(i, k) for i in range(n)) - 1,  # one too few
+    ],
+    "markov_log_likelihood": [
+        lambda x, p0, pn: (x * torch.cat([p0.expand(len(x), 1), pn[:, 1].expand(len(x), -1)], 1)
+                           .log()).sum(1),  # forgets the zeros and the conditioning
+        lambda x, p0, pn: -(x * 0 + 1).sum(1),  # a constant
+        lambda x, p0, pn: torch.full((len(x),), float("nan")),  # NaN
+        lambda x, p0, pn: torch.zeros(len(x), 1),  # wrong shape
+    ],
+    "kl_categorical": [
+        lambda p, q: (_xlogy(q, q) - _xlogy(q, p)).sum(-1),  # arguments swapped
+        lambda p, q: (p * (p.log() - q.log())).sum(-1),  # 0 log 0 gives NaN
+        lambda p, q: (_xlogy(p, p) - _xlogy(p, q)).sum(-1) / torch.log(torch.tensor(2.0)),  # bits
+        lambda p, q: (_xlogy(p, p) - _xlogy(p, q)),  # no sum
+    ],
+    "kl_gaussian": [
+        lambda m1, s1, m2, s2: torch.log(s2 / s1) + (s1 + (m1 - m2) ** 2) / (2 * s2) - 0.5,  # std
+        lambda m1, s1, m2, s2: torch.log(s1 / s2) + (s2**2 + (m1 - m2) ** 2) / (2 * s1**2) - 0.5,
+        lambda m1, s1, m2, s2: torch.log(s2 / s1) + (s1**2 + (m1 - m2) ** 2) / (2 * s2**2),  # +1/2
+    ],
+    "jsd": [
+        lambda p, q: (_xlogy(p, p) - _xlogy(p, (p + q) / 2)).sum(-1),  # only KL(p || m)
+        lambda p, q: (_xlogy(p, p) - _xlogy(p, (p + q) / 2) + _xlogy(q, q)
+                      - _xlogy(q, (p + q) / 2)).sum(-1),  # forgets the 1/2
+        lambda p, q: 0.5 * ((_xlogy(p, p) - _xlogy(p, q)) + (_xlogy(q, q) - _xlogy(q, p))).sum(-1),
+    ],
+}
+
+
+@pytest.mark.parametrize("notebook,name,check", CASES, ids=IDS)
+def test_check_fails_on_plausible_wrong_answers(notebook, name, check):
+    for wrong in WRONG[name]:
+        with pytest.raises(checks.ExerciseError):
+            check(wrong)
+
+
+@pytest.mark.parametrize("answer,message", [
+    (None, "forget `return`"),
+    ([0.5, 0.5], "should return a torch.Tensor"),
+    (torch.zeros(3), "shape (3,), expected (6,)"),
+    (torch.zeros(6, dtype=torch.long), "dtype torch.int64"),
+    (torch.full((6,), float("nan")), "NaN"),
+])
+def test_bad_answers_get_a_plain_message(answer, message):
+    with pytest.raises(checks.ExerciseError, match=re.escape(message)):
+        checks.check_categorical_mle(lambda s, m: answer)

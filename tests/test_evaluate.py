@@ -1,0 +1,83 @@
+"""The evaluation kit means something on real data: the classifier is accurate, FID is near its
+floor for real images and far above it for noise or one repeated digit, the IS is near 10 for
+real digits and 1 for a single one. Also the units and the recorder."""
+
+import json
+import math
+
+import pytest
+import torch
+
+from helpers import data, evaluate, runtime
+
+N = 2000
+
+
+@pytest.fixture(scope="module")
+def real():
+    runtime.setup(verbose=False)
+    x, y = data.load("mnist", "test", n=N)
+    return x, y
+
+
+def test_reference_classifier_reaches_99_percent():
+    x, y = data.load("mnist", "test")
+    model = evaluate.reference_classifier(torch.device("cpu"))
+    assert (evaluate.predict(model, x).argmax(1) == y).float().mean() >= 0.99
+
+
+def test_frechet_distance_matches_the_closed_form_for_diagonal_gaussians():
+    gen = torch.Generator().manual_seed(0)
+    a = torch.randn(200_000, 3, generator=gen, dtype=torch.float64)
+    b = torch.randn(200_000, 3, generator=gen, dtype=torch.float64) * torch.tensor([1.0, 2, 3])
+    b = b + torch.tensor([1.0, 0, 0])
+    want = 1.0 + (1 - 1) ** 2 + (1 - 2) ** 2 + (1 - 3) ** 2  # |mu|^2 + sum (s1 - s2)^2
+    assert evaluate.frechet_distance(a, b) == pytest.approx(want, rel=0.02)
+    assert evaluate.frechet_distance(a, a) == pytest.approx(0, abs=1e-6)
+
+
+def test_fid_is_near_its_floor_for_real_data_and_far_above_it_otherwise(real):
+    x, y = real
+    floor = evaluate.fid_floor(N)
+    assert floor > 0
+    train_other, _ = data.load("mnist", "train", n=2 * N)
+    assert evaluate.fid(train_other[N:]) < 1.5 * floor  # other real images
+    noise = torch.rand_like(x)
+    one_digit = x[y == 3][:1].expand(N, -1, -1, -1)
+    assert evaluate.fid(noise) > 20 * floor
+    assert evaluate.fid(one_digit) > 10 * floor
+
+
+def test_inception_score_and_label_stats(real):
+    x, y = real
+    assert 9.0 < evaluate.inception_score(x) <= 10.0
+    one_digit = x[y == 7][:1].expand(500, -1, -1, -1)
+    assert evaluate.inception_score(one_digit) < 1.1
+    stats = evaluate.label_stats(x, y)
+    assert stats["classes_covered"] == 10 and stats["label_accuracy"] > 0.98
+    assert stats["label_entropy"] == pytest.approx(math.log(10), abs=0.02)
+    assert evaluate.label_stats(one_digit)["classes_covered"] == 1
+
+
+def test_bad_images_are_refused_clearly():
+    with pytest.raises(ValueError, match=r"\(N, 1, 28, 28\)"):
+        evaluate.inception_score(torch.rand(10, 784))
+    with pytest.raises(ValueError, match="NaN"):
+        evaluate.fid(torch.full((10, 1, 28, 28), float("nan")))
+
+
+def test_bits_per_dim():
+    assert evaluate.bits_per_dim(784 * math.log(2)) == pytest.approx(1.0)
+    assert evaluate.bits_per_dim(3072 * math.log(2) * 3, num_dims=3072) == pytest.approx(3.0)
+
+
+def test_record_writes_figures_and_targets():
+    runtime.setup(verbose=False)
+    result = evaluate.record("test_notebook", {"nll": 90.0, "is": 8.0},
+                             targets={"nll": ("<=", 100), "is": (">=", 9)})
+    path = data.REPO / "build" / "results" / f"test_notebook-{runtime.current().mode}.json"
+    saved = json.loads(path.read_text())
+    path.unlink()
+    assert saved == result and saved["metrics"] == {"nll": 90.0, "is": 8.0}
+    assert saved["targets"]["nll"]["met"] and not saved["targets"]["is"]["met"]
+    assert saved["wall_time_s"] >= 0 and saved["mode"] in runtime.MODES

@@ -1,0 +1,88 @@
+"""The training loop learns and fails loudly; the checkpoint cache loads, retrains, splits modes."""
+
+import itertools
+import warnings
+
+import pytest
+import torch
+from torch import nn
+
+from helpers import runtime, train
+
+
+def _regression():
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(256, 3, generator=gen)
+    y = x @ torch.tensor([1.0, -2.0, 0.5]) + 0.3
+    return nn.Linear(3, 1), itertools.repeat((x, y))
+
+
+def _mse(model, batch):
+    x, y = batch
+    loss = (model(x).squeeze(1) - y).pow(2).mean()
+    return loss, {"half": loss / 2}
+
+
+def test_fit_learns_and_logs_every_term():
+    model, batches = _regression()
+    history = train.fit(model, _mse, batches, num_steps=300, lr=0.05, log_every=10)
+    assert history["step"][-1] == 300 and len(history["loss"]) == 30 == len(history["half"])
+    assert history["loss"][-1] < 1e-3 < history["loss"][0]
+    assert not model.training
+
+
+def test_fit_stops_on_a_non_finite_loss():
+    model, batches = _regression()
+    with pytest.raises(FloatingPointError, match="learning rate"):
+        train.fit(model, lambda m, b: m(b[0]).sum() * float("nan"), batches, num_steps=5)
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("DGM_DATA", str(tmp_path))
+    monkeypatch.delenv("DGM_RETRAIN", raising=False)
+    calls = []
+
+    def run(model, config):
+        def train_fn():
+            calls.append(1)
+            return train.fit(model, _mse, _regression()[1], num_steps=20, lr=0.05)
+        return train.train_or_load("test", "linear", model, config, train_fn)
+    return run, calls
+
+
+def test_cache_trains_once_then_loads_the_same_weights(cache, monkeypatch):
+    run, calls = cache
+    first = nn.Linear(3, 1)
+    history = run(first, {"lr": 0.05})
+    second = nn.Linear(3, 1)
+    assert run(second, {"lr": 0.05}) == history and len(calls) == 1
+    assert torch.equal(first.weight, second.weight)
+    run(nn.Linear(3, 1), {"lr": 0.1})  # another config is another checkpoint
+    monkeypatch.setenv("DGM_RETRAIN", "1")
+    run(nn.Linear(3, 1), {"lr": 0.05})
+    assert len(calls) == 3
+
+
+def test_cache_key_holds_the_mode(monkeypatch):
+    monkeypatch.setenv("DGM_QUICK", "1")
+    runtime.setup(verbose=False)
+    quick = train.checkpoint_path("nb", "m", {"a": 1})
+    monkeypatch.setenv("DGM_QUICK", "0")
+    runtime.setup(verbose=False)
+    full = train.checkpoint_path("nb", "m", {"a": 1})
+    assert quick != full and quick.name.startswith("nb-m-")
+
+
+def test_damaged_checkpoint_is_retrained_with_a_warning(cache):
+    run, calls = cache
+    run(nn.Linear(3, 1), {"lr": 0.05})
+    path = train.checkpoint_path("test", "linear", {"lr": 0.05})
+    saved = torch.load(path, weights_only=True)  # plain state_dict and values only
+    assert set(saved) == {"model", "config", "history"}
+    path.write_bytes(b"not a checkpoint")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        run(nn.Linear(3, 1), {"lr": 0.05})
+    assert len(calls) == 2 and "training again" in str(caught[0].message)
+    assert not list(path.parent.glob(".*.tmp")), "no temporary file is left behind"
