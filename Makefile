@@ -42,7 +42,8 @@ student: $(STAMP)  ## write student copies to student/ (changed copies are kept 
 
 lab: $(STAMP) student  ## open JupyterLab with everything installed and the data in place
 	@$(MAKE) --no-print-directory data || echo "lab: opening JupyterLab without the data (see the message above)."
-	$(BIN)/jupyter lab --notebook-dir=. --ServerApp.default_url=/lab/tree/student
+	$(BIN)/jupyter lab --notebook-dir=. --ServerApp.default_url=/lab/tree/student \
+	  $(if $(filter 0,$(shell id -u)),--allow-root)  # root: containers and cloud VMs
 
 classifier: $(STAMP)  ## train (once) and cache the reference MNIST classifier of the evaluation kit
 	$(BIN)/python -m helpers.evaluate

@@ -86,8 +86,9 @@ def fetch(name: str, mirror: str | Path | None = None) -> None:
             for train in (True, False):
                 cls(str(data_root()), train=train, download=True)
         except Exception as err:  # torchvision raises many kinds: URLError, RuntimeError, ...
-            raise DataError(f"{name} is not in {data_root()} and downloading it failed "
-                            f"({type(err).__name__}: {err}). {_how_to_get(name)}") from None
+            reason = [line for line in str(err).splitlines() if line.strip()] or [repr(err)]
+            raise DataError(f"{name} is not in {data_root()} and could not be downloaded "
+                            f"({reason[-1].strip('<>')}).\n{_how_to_get(name)}") from None
         finally:
             socket.setdefaulttimeout(old_timeout)
     problem = _check(name)

@@ -5,11 +5,11 @@ import torch
 from torchvision.utils import make_grid
 
 
-def _to_grid(images: torch.Tensor, nrow: int) -> torch.Tensor:
+def _to_grid(images: torch.Tensor, nrow: int):
     """(N, C, H, W) in [0, 1] to one (H', W', C) image, with a 1-pixel grey frame between."""
     grid = make_grid(images.detach().float().cpu().clamp(0, 1), nrow=nrow, padding=1,
                      pad_value=0.5)
-    return grid.permute(1, 2, 0)  # (H', W', C)
+    return grid.permute(1, 2, 0).numpy()  # (H', W', 3): make_grid repeats grey to 3 channels
 
 
 def show_images(images: torch.Tensor, nrow: int = 8, title: str | None = None, ax=None):
@@ -18,8 +18,7 @@ def show_images(images: torch.Tensor, nrow: int = 8, title: str | None = None, a
         images = images.unsqueeze(1)  # (N, 1, H, W)
     ax = ax or plt.figure(figsize=(min(nrow, 12) * 0.6 + 0.5, 0.6 * -(-len(images) // nrow) + 0.6)
                           ).gca()
-    grid = _to_grid(images, nrow)
-    ax.imshow(grid.squeeze(-1) if grid.shape[-1] == 1 else grid, cmap="gray", vmin=0, vmax=1)
+    ax.imshow(_to_grid(images, nrow), vmin=0, vmax=1)
     ax.set_axis_off()
     if title:
         ax.set_title(title)
@@ -68,11 +67,11 @@ def plot_density_2d(log_prob, lim: float = 4.0, n: int = 200, ax=None, title: st
     xs = torch.linspace(-lim, lim, n)
     grid = torch.stack(torch.meshgrid(xs, xs, indexing="xy"), -1).reshape(-1, 2)  # (n*n, 2)
     with torch.no_grad():
-        density = log_prob(grid).exp().reshape(n, n).cpu()
+        density = log_prob(grid).exp().reshape(n, n).cpu().numpy()
     ax = ax or plt.figure(figsize=(4, 4)).gca()
     ax.imshow(density, origin="lower", extent=(-lim, lim, -lim, lim), cmap="viridis")
     if points is not None:
-        pts = points.detach().cpu()
+        pts = points.detach().cpu().numpy()
         ax.scatter(pts[:, 0], pts[:, 1], s=2, c="white", alpha=0.5)
     ax.set(title=title, xlim=(-lim, lim), ylim=(-lim, lim))
     return ax
