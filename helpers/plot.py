@@ -51,7 +51,7 @@ def plot_curves(curves: dict[str, tuple], xlabel: str = "step", ylabel: str = "l
 
 def plot_history(history: dict[str, list[float]], keys=None, title: str | None = None):
     """Training curves from `train.fit`'s history: one panel per logged term."""
-    keys = keys or [k for k in history if k != "step"]
+    keys = keys or [k for k in history if k not in ("step", "seconds")]
     fig, axes = plt.subplots(1, len(keys), figsize=(4.5 * len(keys), 3.2), squeeze=False)
     for ax, key in zip(axes[0], keys, strict=True):
         plot_curves({key: (history["step"], history[key])}, ylabel=key, ax=ax)

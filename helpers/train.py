@@ -7,6 +7,7 @@ runs the steps, keeps the history and stores the weights.
 import hashlib
 import json
 import os
+import time
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -23,7 +24,8 @@ def fit(model: torch.nn.Module, loss_fn: Callable, batches: Iterator, num_steps:
     """Run `num_steps` optimiser steps of `loss_fn(model, batch)` and return the loss history.
 
     `loss_fn` returns a scalar loss, or (loss, {name: value}) to log more terms (e.g. the
-    reconstruction and KL terms of an ELBO). The history holds every term, every `log_every` steps.
+    reconstruction and KL terms of an ELBO). The history holds every term, every `log_every` steps,
+    and "seconds" since the start (for throughput).
     `scheduler`, if given, is stepped after every optimiser step.
     """
     opt = optimizer or torch.optim.Adam(model.parameters(), lr=lr)
@@ -31,6 +33,7 @@ def fit(model: torch.nn.Module, loss_fn: Callable, batches: Iterator, num_steps:
     history: dict[str, list[float]] = {"step": []}
     model.train()
     bar = tqdm(range(1, num_steps + 1), desc=desc, mininterval=0.5)
+    start = time.perf_counter()
     for step in bar:
         with rt.autocast():
             out = loss_fn(model, next(batches))
@@ -45,6 +48,7 @@ def fit(model: torch.nn.Module, loss_fn: Callable, batches: Iterator, num_steps:
             scheduler.step()
         if step % log_every == 0 or step == num_steps:
             history["step"].append(step)
+            history.setdefault("seconds", []).append(time.perf_counter() - start)
             for name, value in {"loss": loss, **terms}.items():
                 history.setdefault(name, []).append(float(torch.as_tensor(value).detach()))
             bar.set_postfix(loss=f"{history['loss'][-1]:.4g}", refresh=False)

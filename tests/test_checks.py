@@ -1,14 +1,17 @@
 """Every exercise check passes on the notebook's solution, fails on the student stub, and fails
 on plausible wrong answers with a message (never a deep traceback) for bad shapes, dtypes, NaNs."""
 
+import math
 import re
 
 import pytest
 import torch
+import torch.nn.functional as F
+from torch.distributions import Normal
 
 from helpers import checks
 
-NB01, NB03 = "01_distributions.ipynb", "03_mle_kl.ipynb"
+NB01, NB03, NB04 = "01_distributions.ipynb", "03_mle_kl.ipynb", "04_vae_elbo.ipynb"
 CASES = [  # notebook, function, check
     (NB01, "categorical_mle", checks.check_categorical_mle),
     (NB01, "num_params", checks.check_markov_order_k_params),
@@ -16,6 +19,10 @@ CASES = [  # notebook, function, check
     (NB03, "kl_categorical", checks.check_kl_categorical),
     (NB03, "kl_gaussian", checks.check_kl_gaussian),
     (NB03, "jsd", checks.check_jsd),
+    (NB04, "reparameterize", checks.check_reparameterize),
+    (NB04, "kl_to_standard_normal", checks.check_kl_standard_normal),
+    (NB04, "elbo", checks.check_elbo),
+    (NB04, "iwae_bound", checks.check_iwae_bound),
 ]
 IDS = [name for _, name, _ in CASES]
 
@@ -74,6 +81,53 @@ WRONG = {  # plausible mistakes a student makes
                       - _xlogy(q, (p + q) / 2)).sum(-1),  # forgets the 1/2
         lambda p, q: 0.5 * ((_xlogy(p, p) - _xlogy(p, q)) + (_xlogy(q, q) - _xlogy(q, p))).sum(-1),
     ],
+}
+
+
+def _kl(mu, log_sigma):
+    return 0.5 * (mu**2 + (2 * log_sigma).exp() - 1 - 2 * log_sigma).sum(-1)
+
+
+def _elbo(rec_reduction="sum", sign=-1, sample=True):
+    def elbo(x, encoder, decoder):
+        mu, log_sigma = encoder(x)
+        z = mu + log_sigma.exp() * torch.randn_like(mu) if sample else mu
+        bce = F.binary_cross_entropy_with_logits(decoder(z), x, reduction="none").flatten(1)
+        rec = -(bce.sum(1) if rec_reduction == "sum" else bce.mean(1))
+        kl = _kl(mu, log_sigma)
+        return rec + sign * kl, rec, kl
+    return elbo
+
+
+def _iwae(combine="logsumexp", minus_log_k=True, full_weight=True):
+    def iwae(x, encoder, decoder, k):
+        mu, log_sigma = encoder(x)
+        z = mu + log_sigma.exp() * torch.randn(k, *mu.shape)  # (k, B, D)
+        logits = decoder(z.flatten(0, 1)).view(k, *x.shape)
+        log_w = -F.binary_cross_entropy_with_logits(logits, x.expand_as(logits),
+                                                    reduction="none").flatten(2).sum(2)
+        if full_weight:
+            log_w = log_w + Normal(0.0, 1.0).log_prob(z).sum(2) \
+                - Normal(mu, log_sigma.exp()).log_prob(z).sum(2)
+        if combine == "mean":
+            return log_w.mean(0)
+        return torch.logsumexp(log_w, 0) - (math.log(k) if minus_log_k else 0)
+    return iwae
+
+
+WRONG |= {
+    "reparameterize": [
+        lambda mu, ls: Normal(mu, ls.exp()).sample(),  # no gradient reaches mu
+        lambda mu, ls: mu + ls * torch.randn_like(mu),  # log sigma used as sigma
+        lambda mu, ls: mu + (2 * ls).exp() * torch.randn_like(mu),  # the variance as std
+    ],
+    "kl_to_standard_normal": [
+        lambda mu, ls: _kl(mu, ls) / mu.shape[-1],  # averaged over dimensions
+        lambda mu, ls: 0.5 * (mu**2 + ls.exp() - 1 - ls).sum(-1),  # sigma for sigma^2
+        lambda mu, ls: 0.5 * (mu**2 + (2 * ls).exp() - 1 - 2 * ls),  # no sum
+    ],
+    "elbo": [_elbo(sign=+1), _elbo(rec_reduction="mean"), _elbo(sample=False)],
+    "iwae_bound": [_iwae(combine="mean"), _iwae(minus_log_k=False), _iwae(full_weight=False)],
 }
 
 

@@ -42,7 +42,7 @@ def test_environment_yml_mirrors_requirements_txt():
     assert "conda-forge" in env
 
 
-@pytest.mark.parametrize("path", sorted((ROOT / "helpers").glob("*.py")), ids=lambda p: p.name)
+@pytest.mark.parametrize("path", sorted((ROOT / "helpers").rglob("*.py")), ids=lambda p: p.name)
 def test_helper_modules_are_small_and_say_what_they_own(path):
     text = path.read_text()
     if path.name != "__init__.py":

@@ -27,6 +27,7 @@ def test_fit_learns_and_logs_every_term():
     model, batches = _regression()
     history = train.fit(model, _mse, batches, num_steps=300, lr=0.05, log_every=10)
     assert history["step"][-1] == 300 and len(history["loss"]) == 30 == len(history["half"])
+    assert history["seconds"] == sorted(history["seconds"]) and history["seconds"][0] > 0
     assert history["loss"][-1] < 1e-3 < history["loss"][0]
     assert not model.training
 
