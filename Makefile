@@ -16,7 +16,7 @@ NBVAL := --nbval-lax --nbval-current-env --nbval-cell-timeout=600
 # Two workers on two cores: one thread each.
 PARALLEL := -n 2 --dist loadscope
 
-.PHONY: help setup lab test run data student lint classifier clean
+.PHONY: help setup lab test run data student lint classifier clean bench
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
@@ -66,3 +66,7 @@ run: $(STAMP) data  ## execute every notebook in this machine's default mode int
 clean:  ## remove build outputs and caches (keeps data/, student/ and .venv)
 	rm -rf build .pytest_cache .ruff_cache
 	find . -name __pycache__ -type d -prune -not -path './$(VENV)/*' -exec rm -rf {} +
+
+MODE ?= cpu
+bench: $(STAMP) data classifier  ## run every notebook in MODE=quick|cpu|gpu; tables in build/bench/ and the README
+	$(BIN)/python -m helpers.bench --mode $(MODE)

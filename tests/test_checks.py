@@ -12,13 +12,20 @@ from torch.distributions import Normal
 from helpers import checks
 
 NB01, NB03, NB04 = "01_distributions.ipynb", "03_mle_kl.ipynb", "04_vae_elbo.ipynb"
+NB02, NB05 = "02_autoregressive.ipynb", "05_gan.ipynb"
 CASES = [  # notebook, function, check
     (NB01, "categorical_mle", checks.check_categorical_mle),
     (NB01, "num_params", checks.check_markov_order_k_params),
     (NB01, "markov_log_likelihood", checks.check_markov_log_likelihood),
+    (NB02, "made_masks", checks.check_made_masks),
+    (NB02, "bernoulli_nll", checks.check_bernoulli_nll),
+    (NB02, "sample_autoregressive", checks.check_sample_autoregressive),
     (NB03, "kl_categorical", checks.check_kl_categorical),
     (NB03, "kl_gaussian", checks.check_kl_gaussian),
     (NB03, "jsd", checks.check_jsd),
+    (NB05, "discriminator_loss", checks.check_discriminator_loss),
+    (NB05, "generator_loss", checks.check_generator_loss),
+    (NB05, "optimal_discriminator", checks.check_optimal_discriminator),
     (NB04, "reparameterize", checks.check_reparameterize),
     (NB04, "kl_to_standard_normal", checks.check_kl_standard_normal),
     (NB04, "elbo", checks.check_elbo),
@@ -115,7 +122,56 @@ def _iwae(combine="logsumexp", minus_log_k=True, full_weight=True):
     return iwae
 
 
+def _bce(logits, target, reduction="mean"):
+    return F.binary_cross_entropy_with_logits(logits, torch.full_like(logits, float(target)),
+                                              reduction=reduction)
+
+
+def _sampler(mode):
+    def sample(logits_fn, num_samples, num_pixels, order):
+        x = torch.zeros(num_samples, num_pixels)
+        if mode == "one call":  # every pixel from the logits of the empty image
+            return torch.bernoulli(torch.sigmoid(logits_fn(x)))
+        for i in (range(num_pixels) if mode == "raster" else order):
+            p = torch.sigmoid(logits_fn(x)[:, i])
+            x[:, i] = (p > 0.5).float() if mode == "threshold" else torch.bernoulli(p)
+        return x
+    return sample
+
+
 WRONG |= {
+    "made_masks": [
+        lambda din, dh: ((dh[:, None] >= din[None, :]).float(),
+                         (din[:, None] >= dh[None, :]).float()),  # output sees its own pixel
+        lambda din, dh: ((dh[:, None] > din[None, :]).float(),
+                         (din[:, None] > dh[None, :]).float()),  # drops allowed connections
+        lambda din, dh: ((din[:, None] <= dh[None, :]).float(),
+                         (dh[:, None] < din[None, :]).float()),  # transposed
+        lambda din, dh: (torch.zeros(len(dh), len(din)), torch.zeros(len(din), len(dh))),
+    ],
+    "bernoulli_nll": [
+        lambda z, x: -(x * torch.sigmoid(z).log() + (1 - x) * (1 - torch.sigmoid(z)).log())
+        .flatten(1).sum(1),  # unstable: log(0) for confident logits
+        lambda z, x: F.binary_cross_entropy_with_logits(z, x, reduction="none").flatten(1).mean(1),
+        lambda z, x: -F.binary_cross_entropy_with_logits(z, x, reduction="none").flatten(1).sum(1),
+    ],
+    "sample_autoregressive": [_sampler("one call"), _sampler("raster"), _sampler("threshold")],
+    "discriminator_loss": [
+        lambda r, f: _bce(r, 0) + _bce(f, 1),  # labels swapped
+        lambda r, f: -(torch.sigmoid(r).log().mean() + (1 - torch.sigmoid(f)).log().mean()),
+        lambda r, f: _bce(r, 1, "sum") + _bce(f, 0, "sum"),  # summed over the batch
+        lambda r, f: _bce(r, 1),  # forgets the fakes
+    ],
+    "generator_loss": [
+        lambda f: torch.log1p(-torch.sigmoid(f)).mean(),  # the saturating minimax loss
+        lambda f: _bce(f, 1).item(),  # a float: no gradient
+        lambda f: -_bce(f, 0),  # the same saturating loss, written with BCE
+    ],
+    "optimal_discriminator": [
+        lambda pd, pg: pg / (pd + pg),  # the two densities swapped
+        lambda pd, pg: pd / pg,  # a ratio, not a probability
+        lambda pd, pg: torch.full_like(pd, 0.5),  # only right when p_G = p_data
+    ],
     "reparameterize": [
         lambda mu, ls: Normal(mu, ls.exp()).sample(),  # no gradient reaches mu
         lambda mu, ls: mu + ls * torch.randn_like(mu),  # log sigma used as sigma

@@ -4,6 +4,12 @@ integration). A check prints one success line, or raises ExerciseError saying wh
 what came back and a hint; wrong types, shapes, dtypes and NaNs get a plain message.
 """
 
+from .adversarial import (
+    check_discriminator_loss,
+    check_generator_loss,
+    check_optimal_discriminator,
+)
+from .autoregressive import check_bernoulli_nll, check_made_masks, check_sample_autoregressive
 from .core import ExerciseError
 from .counting import (
     check_categorical_mle,
@@ -20,4 +26,6 @@ from .variational import (
 
 __all__ = ["ExerciseError", "check_categorical_mle", "check_jsd", "check_kl_categorical",
            "check_kl_gaussian", "check_markov_log_likelihood", "check_markov_order_k_params",
-           "check_reparameterize", "check_kl_standard_normal", "check_elbo", "check_iwae_bound"]
+           "check_reparameterize", "check_kl_standard_normal", "check_elbo", "check_iwae_bound",
+           "check_made_masks", "check_bernoulli_nll", "check_sample_autoregressive",
+           "check_discriminator_loss", "check_generator_loss", "check_optimal_discriminator"]

@@ -1,0 +1,177 @@
+"""The benchmark behind `make bench MODE=...`: run every notebook headless in one mode, collect the
+figures each recorded with `evaluate.record`, time the data path, and write build/bench/<mode>.json
+and a Markdown table (also put into the README between its bench markers).
+"""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import re
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+import torch
+import torch.nn.functional as F
+import torchvision
+from nbclient import NotebookClient
+from torch import nn
+
+from . import data
+
+ENV = {  # the kernels' environment per mode; DGM_RETRAIN=1: the times include the training
+    "quick": {"DGM_QUICK": "1", "DGM_RETRAIN": "1"},
+    "cpu": {"DGM_QUICK": "0", "DGM_DEVICE": "cpu", "DGM_RETRAIN": "1"},
+    "gpu": {"DGM_QUICK": "0", "DGM_DEVICE": "cuda", "DGM_RETRAIN": "1"},
+}
+
+
+def machine() -> dict:
+    gpu = torch.cuda.get_device_name() if torch.cuda.is_available() else None
+    return {"platform": platform.platform(terse=True), "processor": platform.machine(),
+            "cpu_cores": os.cpu_count(), "gpu": gpu, "torch": torch.__version__,
+            "python": platform.python_version()}
+
+
+def run_notebook(path: Path, mode: str, out_dir: Path, timeout: int) -> dict:
+    """Execute one notebook in `mode`; return its wall time, status and recorded figures."""
+    nb = nbformat.read(path, as_version=4)
+    client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
+                            resources={"metadata": {"path": str(path.parent)}})
+    result_file = data.REPO / "build" / "results" / f"{path.stem}-{mode}.json"
+    result_file.unlink(missing_ok=True)
+    start = time.perf_counter()
+    try:
+        client.execute(env={**os.environ, **ENV[mode]})  # the kernel runs in `mode`
+        status = "ok"
+    except Exception as err:  # a failing notebook is reported, and the others still run
+        status = f"failed: {type(err).__name__}: {str(err).strip().splitlines()[-1][:200]}"
+    wall = time.perf_counter() - start
+    out_dir.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, out_dir / path.name)
+    recorded = json.loads(result_file.read_text()) if result_file.exists() else {}
+    return {"notebook": path.stem, "status": status, "wall_time_s": round(wall, 1),
+            "metrics": recorded.get("metrics", {}), "targets": recorded.get("targets", {})}
+
+
+class _SmallVAE(nn.Module):
+    """A fixed MLP VAE (the shape of 04_vae_elbo's) used only to time the two data paths."""
+
+    def __init__(self, latent_dim=32, hidden=512):
+        super().__init__()
+        self.enc = nn.Sequential(nn.Flatten(), nn.Linear(784, hidden), nn.ReLU(),
+                                 nn.Linear(hidden, 2 * latent_dim))
+        self.dec = nn.Sequential(nn.Linear(latent_dim, hidden), nn.ReLU(), nn.Linear(hidden, 784))
+
+    def loss(self, x):
+        mu, log_sigma = self.enc(x).chunk(2, -1)
+        z = mu + log_sigma.exp() * torch.randn_like(mu)
+        rec = F.binary_cross_entropy_with_logits(self.dec(z), x.flatten(1), reduction="sum")
+        return (rec + 0.5 * (mu**2 + (2 * log_sigma).exp() - 1 - 2 * log_sigma).sum()) / len(x)
+
+
+def _images_per_s(batches, steps: int, batch_size: int, device) -> float:
+    torch.manual_seed(0)
+    model = _SmallVAE().to(device)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    for i, x in enumerate(batches):
+        if i == 5:  # warm-up steps are not timed
+            start = time.perf_counter()
+        loss = model.loss(torch.bernoulli(x.to(device, non_blocking=True)))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if i == steps + 4:
+            break
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return steps * batch_size / (time.perf_counter() - start)
+
+
+def data_path_comparison(mode: str) -> dict:
+    """The same VAE, the same steps: tensors-on-device batching vs Dataset + DataLoader."""
+    device = torch.device("cuda" if mode == "gpu" else "cpu")
+    steps, batch_size = {"quick": 30, "cpu": 300, "gpu": 1000}[mode], 128
+    x, _ = data.load("mnist", "train", device=device)
+    on_device = _images_per_s(data.batches(x, batch_size=batch_size), steps, batch_size, device)
+    dataset = torchvision.datasets.MNIST(str(data.data_root()), train=True,
+                                         transform=torchvision.transforms.ToTensor())
+    loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=True,
+                                         num_workers=2, pin_memory=device.type == "cuda",
+                                         persistent_workers=True)
+    loader_batches = (images for _ in range(100) for images, _ in loader)
+    dataloader = _images_per_s(loader_batches, steps, batch_size, device)
+    return {"model": "MLP VAE (784-512-32)", "steps": steps, "batch_size": batch_size,
+            "device": str(device), "tensors_on_device_images_per_s": round(on_device),
+            "dataloader_images_per_s": round(dataloader),
+            "speedup": round(on_device / dataloader, 2)}
+
+
+def markdown(report: dict) -> str:
+    m = report["machine"]
+    where = m["gpu"] or f"{m['cpu_cores']}-core {m['processor']} CPU"
+    lines = [f"Mode **{report['mode']}** on {where}, torch {m['torch']}, {report['date']}.", "",
+             "| notebook | status | wall time | figures (target: met / missed) |",
+             "|---|---|---|---|"]
+    for r in report["notebooks"]:
+        figures = []
+        for name, value in r["metrics"].items():
+            t = r["targets"].get(name)
+            goal = f" ({t['op']} {t['value']}: {'met' if t['met'] else 'MISSED'})" if t else ""
+            figures.append(f"{name} {value:.4g}{goal}")
+        lines.append(f"| {r['notebook']} | {r['status'][:60]} | {r['wall_time_s']:.0f} s | "
+                     f"{'; '.join(figures)} |")
+    d = report.get("data_path")
+    if d:
+        lines += ["", f"Data path ({d['model']}, {d['steps']} steps of {d['batch_size']} on "
+                  f"{d['device']}): tensors on the device {d['tensors_on_device_images_per_s']:,} "
+                  f"images/s, Dataset + DataLoader (2 workers) {d['dataloader_images_per_s']:,} "
+                  f"images/s: **{d['speedup']}x**."]
+    return "\n".join(lines) + "\n"
+
+
+def update_readme(readme: Path, mode: str, table: str) -> bool:
+    """Replace the text between <!-- bench:MODE --> and <!-- /bench:MODE --> in the README."""
+    text = readme.read_text()
+    pattern = re.compile(rf"(<!-- bench:{mode} -->\n).*?(<!-- /bench:{mode} -->)", re.S)
+    if not pattern.search(text):
+        return False
+    readme.write_text(pattern.sub(lambda m: m.group(1) + table + m.group(2), text))
+    return True
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description="Run every notebook in one mode and report.")
+    parser.add_argument("--mode", choices=sorted(ENV), required=True)
+    parser.add_argument("--notebooks", nargs="*", type=Path,
+                        default=sorted((data.REPO / "notebooks").glob("*.ipynb")))
+    parser.add_argument("--out", type=Path, default=data.REPO / "build" / "bench")
+    parser.add_argument("--readme", type=Path, default=data.REPO / "README.md")
+    parser.add_argument("--timeout", type=int, default=1800, help="seconds per cell")
+    args = parser.parse_args(argv)
+    if args.mode == "gpu" and not torch.cuda.is_available():
+        print("bench: MODE=gpu needs a CUDA GPU; use MODE=cpu or MODE=quick here.", file=sys.stderr)
+        return 2
+    results = []
+    for path in args.notebooks:
+        print(f"bench: {path.name} in {args.mode} mode ...", flush=True)
+        results.append(run_notebook(path, args.mode, args.out / args.mode, args.timeout))
+        print(f"bench: {path.name}: {results[-1]['status']}, {results[-1]['wall_time_s']} s")
+    report = {"mode": args.mode, "date": datetime.date.today().isoformat(), "machine": machine(),
+              "notebooks": results, "data_path": data_path_comparison(args.mode),
+              "total_wall_time_s": round(sum(r["wall_time_s"] for r in results), 1)}
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / f"{args.mode}.json").write_text(json.dumps(report, indent=2))
+    table = markdown(report)
+    (args.out / f"{args.mode}.md").write_text(table)
+    print(table)
+    if args.readme.exists() and update_readme(args.readme, args.mode, table):
+        print(f"bench: updated the {args.mode} table in {args.readme.name}")
+    return 0 if all(r["status"] == "ok" for r in results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
