@@ -3,7 +3,7 @@ statistics, NLL units, and `record`, which stores a notebook's final figures for
 
 The classifier is the measuring instrument, so it is the same in every run mode: trained once
 (about 40 s on two CPU cores, >= 99% test accuracy) and cached in data/checkpoints/.
-Notebooks 01, 05, 06 and 07 use it; 05_gan explains FID and the inception score.
+01_distributions and 05_gan use it; 05_gan explains FID and the inception score.
 """
 
 import hashlib
