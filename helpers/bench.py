@@ -120,7 +120,7 @@ def markdown(report: dict) -> str:
         for name, value in r["metrics"].items():
             t = r["targets"].get(name)
             goal = f" ({t['op']} {t['value']}: {'met' if t['met'] else 'MISSED'})" if t else ""
-            figures.append(f"{name} {value:.4g}{goal}")
+            figures.append(f"{name} {value + 0.0:.4g}{goal}")  # + 0.0: no "-0"
         lines.append(f"| {r['notebook']} | {r['status'][:60]} | {r['wall_time_s']:.0f} s | "
                      f"{'; '.join(figures)} |")
     d = report.get("data_path")
