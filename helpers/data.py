@@ -16,6 +16,8 @@ from pathlib import Path
 import torch
 import torchvision
 
+from . import runtime
+
 REPO = Path(__file__).resolve().parent.parent
 _IDX_SIZES = {  # uncompressed IDX files: 16-byte header + pixels, 8-byte header + labels
     "train-images-idx3-ubyte": 16 + 60000 * 28 * 28,
@@ -125,6 +127,18 @@ def load(name: str = "mnist", split: str = "train", device=None, n: int | None =
     x, y = _load_cpu(name, split == "train")
     x, y = x[:n], y[:n]
     return x.to(device).float().div_(255), y.to(device)
+
+
+def optional_cifar10(split: str = "train", device=None) -> torch.Tensor | None:
+    """The notebooks' CIFAR-10 option: the images when DGM_CIFAR10=1 (a clear DataError when the
+    data is absent); in quick mode 256 random images of its shape, so the test suite runs the
+    code (the numbers mean nothing); otherwise None, saying how to turn the option on."""
+    if os.environ.get("DGM_CIFAR10") == "1":
+        return load("cifar10", split, device=device)[0]  # (N, 3, 32, 32)
+    if runtime.run_mode() == "quick":
+        return torch.rand(256, 3, 32, 32, generator=torch.Generator().manual_seed(0)).to(device)
+    print("CIFAR-10 part skipped: set DGM_CIFAR10=1 (and run `make data DATASETS=cifar10`).")
+    return None
 
 
 def binarize(x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:

@@ -38,15 +38,15 @@ def fit(model: torch.nn.Module, loss_fn: Callable, batches: Iterator, num_steps:
         with rt.autocast():
             out = loss_fn(model, next(batches))
         loss, terms = out if isinstance(out, tuple) else (out, {})
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"the loss became {loss.item()} at step {step}: lower the "
-                                     "learning rate or look for a log of zero in the loss")
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
         if scheduler is not None:
             scheduler.step()
-        if step % log_every == 0 or step == num_steps:
+        if step % log_every == 0 or step == num_steps:  # the only host-device syncs
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"the loss became {loss.item()} by step {step}: lower the "
+                                         "learning rate or look for a log of zero in the loss")
             history["step"].append(step)
             history.setdefault("seconds", []).append(time.perf_counter() - start)
             for name, value in {"loss": loss, **terms}.items():

@@ -80,6 +80,18 @@ def test_mirror_copy_and_truncated_file(tmp_path, monkeypatch):
     data._load_cpu.cache_clear()
 
 
+def test_cifar10_option(tmp_path, monkeypatch, offline):
+    monkeypatch.setenv("DGM_DATA", str(tmp_path))
+    monkeypatch.setenv("DGM_QUICK", "1")
+    stand_in = data.optional_cifar10()
+    assert stand_in.shape == (256, 3, 32, 32) and 0 <= stand_in.min() and stand_in.max() <= 1
+    monkeypatch.setenv("DGM_QUICK", "0")
+    assert data.optional_cifar10() is None
+    monkeypatch.setenv("DGM_CIFAR10", "1")  # asked for, but absent: the clear message
+    with pytest.raises(data.DataError, match="CIFAR-10 has no offline mirror"):
+        data.optional_cifar10()
+
+
 def test_unknown_names_are_refused():
     with pytest.raises(ValueError, match="unknown dataset"):
         data.load("imagenet")
