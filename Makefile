@@ -69,4 +69,4 @@ clean:  ## remove build outputs and caches (keeps data/, student/ and .venv)
 
 MODE ?= cpu
 bench: $(STAMP) data classifier  ## run every notebook in MODE=quick|cpu|gpu; tables in build/bench/ and the README
-	$(BIN)/python -m helpers.bench --mode $(MODE)
+	$(BIN)/python -m helpers.bench --mode $(MODE) $(if $(NOTEBOOKS),--notebooks $(NOTEBOOKS))

@@ -109,12 +109,25 @@ def data_path_comparison(mode: str) -> dict:
             "speedup": round(on_device / dataloader, 2)}
 
 
+def merge(report_path: Path, results: list[dict]) -> list[dict]:
+    """This run's rows, plus the rows of the previous report of the same mode for notebooks not
+    run this time (`--notebooks` a subset), in notebook order."""
+    rows = {r["notebook"]: r for r in results}
+    if report_path.exists():
+        for old in json.loads(report_path.read_text()).get("notebooks", []):
+            rows.setdefault(old["notebook"], old)
+    return [rows[name] for name in sorted(rows)]
+
+
 def markdown(report: dict) -> str:
     m = report["machine"]
     where = m["gpu"] or f"{m['cpu_cores']}-core {m['processor']} CPU"
     lines = [f"Mode **{report['mode']}** on {where}, torch {m['torch']}, {report['date']}.", "",
              "| notebook | status | wall time | figures (target: met / missed) |",
              "|---|---|---|---|"]
+    if any(r.get("date", report["date"]) != report["date"] for r in report["notebooks"]):
+        lines.insert(1, "\nRows whose notebook was not run this time come from an earlier run "
+                        "(`date` in the JSON report).")
     for r in report["notebooks"]:
         figures = []
         for name, value in r["metrics"].items():
@@ -160,11 +173,15 @@ def main(argv=None) -> int:
         print(f"bench: {path.name} in {args.mode} mode ...", flush=True)
         results.append(run_notebook(path, args.mode, args.out / args.mode, args.timeout))
         print(f"bench: {path.name}: {results[-1]['status']}, {results[-1]['wall_time_s']} s")
+    for r in results:
+        r["date"] = datetime.date.today().isoformat()
+    report_path = args.out / f"{args.mode}.json"
+    results = merge(report_path, results)
     report = {"mode": args.mode, "date": datetime.date.today().isoformat(), "machine": machine(),
               "notebooks": results, "data_path": data_path_comparison(args.mode),
               "total_wall_time_s": round(sum(r["wall_time_s"] for r in results), 1)}
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / f"{args.mode}.json").write_text(json.dumps(report, indent=2))
+    report_path.write_text(json.dumps(report, indent=2))
     table = markdown(report)
     (args.out / f"{args.mode}.md").write_text(table)
     print(table)

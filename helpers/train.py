@@ -20,13 +20,15 @@ from . import data, runtime
 
 def fit(model: torch.nn.Module, loss_fn: Callable, batches: Iterator, num_steps: int,
         lr: float = 1e-3, optimizer: torch.optim.Optimizer | None = None, scheduler=None,
-        desc: str = "training", log_every: int = 10) -> dict[str, list[float]]:
+        desc: str = "training", log_every: int = 10,
+        callback: Callable[[], None] | None = None) -> dict[str, list[float]]:
     """Run `num_steps` optimiser steps of `loss_fn(model, batch)` and return the loss history.
 
     `loss_fn` returns a scalar loss, or (loss, {name: value}) to log more terms (e.g. the
     reconstruction and KL terms of an ELBO). The history holds every term, every `log_every` steps,
     and "seconds" since the start (for throughput).
-    `scheduler`, if given, is stepped after every optimiser step.
+    `scheduler`, if given, is stepped after every optimiser step, and then `callback()` is called
+    (06_diffusion updates an exponential moving average of the weights there).
     """
     opt = optimizer or torch.optim.Adam(model.parameters(), lr=lr)
     rt = runtime.current()
@@ -43,6 +45,8 @@ def fit(model: torch.nn.Module, loss_fn: Callable, batches: Iterator, num_steps:
         opt.step()
         if scheduler is not None:
             scheduler.step()
+        if callback is not None:
+            callback()
         if step % log_every == 0 or step == num_steps:  # the only host-device syncs
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"the loss became {loss.item()} by step {step}: lower the "

@@ -37,3 +37,17 @@ def test_a_failing_notebook_is_reported_and_fails_the_run(tmp_path):
     assert result["status"].startswith("failed: ") and "ZeroDivisionError" in result["status"]
     report = {"mode": "quick", "date": "d", "machine": bench.machine(), "notebooks": [result]}
     assert "| 99_broken | failed" in bench.markdown(report)
+
+
+def test_a_partial_run_keeps_the_other_rows_of_the_previous_report(tmp_path):
+    path = tmp_path / "cpu.json"
+    old = [{"notebook": n, "status": "ok", "wall_time_s": 1.0, "metrics": {}, "targets": {},
+            "date": "2026-01-01"} for n in ("01_a", "02_b")]
+    path.write_text(json.dumps({"notebooks": old}))
+    new = {"notebook": "02_b", "status": "ok", "wall_time_s": 2.0, "metrics": {}, "targets": {},
+           "date": "2026-02-02"}
+    merged = bench.merge(path, [new, {**new, "notebook": "03_c"}])
+    assert [r["notebook"] for r in merged] == ["01_a", "02_b", "03_c"]
+    assert merged[0] == old[0] and merged[1]["wall_time_s"] == 2.0  # this run wins
+    report = {"mode": "cpu", "date": "2026-02-02", "machine": bench.machine(), "notebooks": merged}
+    assert "earlier run" in bench.markdown(report)

@@ -12,7 +12,8 @@ from torch.distributions import Normal
 from helpers import checks
 
 NB01, NB03, NB04 = "01_distributions.ipynb", "03_mle_kl.ipynb", "04_vae_elbo.ipynb"
-NB02, NB05 = "02_autoregressive.ipynb", "05_gan.ipynb"
+NB02, NB05, NB06 = "02_autoregressive.ipynb", "05_gan.ipynb", "06_diffusion.ipynb"
+NB07 = "07_text_to_image.ipynb"
 CASES = [  # notebook, function, check
     (NB01, "categorical_mle", checks.check_categorical_mle),
     (NB01, "num_params", checks.check_markov_order_k_params),
@@ -30,6 +31,13 @@ CASES = [  # notebook, function, check
     (NB04, "kl_to_standard_normal", checks.check_kl_standard_normal),
     (NB04, "elbo", checks.check_elbo),
     (NB04, "iwae_bound", checks.check_iwae_bound),
+    (NB06, "q_sample", checks.check_q_sample),
+    (NB06, "diffusion_loss", checks.check_diffusion_loss),
+    (NB06, "ddpm_step", checks.check_ddpm_step),
+    (NB06, "ddim_step", checks.check_ddim_step),
+    (NB07, "contrastive_loss", checks.check_contrastive_loss),
+    (NB07, "guided_eps", checks.check_guided_eps),
+    (NB07, "inpaint_step", checks.check_inpaint_step),
 ]
 IDS = [name for _, name, _ in CASES]
 
@@ -187,6 +195,94 @@ WRONG |= {
 }
 
 
+def _q_sample(a_fn, s_fn):
+    def q_sample(x0, t, noise, alpha_bar):
+        a = alpha_bar[t].view(-1, *[1] * (x0.ndim - 1))
+        return a_fn(a) * x0 + s_fn(a) * noise
+    return q_sample
+
+
+def _loss(t_fn=lambda B, T: torch.randint(0, T, (B,)), noise_fn=torch.randn_like,
+          target="eps", reduce=torch.mean):
+    def diffusion_loss(eps_model, x0, alpha_bar):
+        t, eps = t_fn(len(x0), len(alpha_bar)), noise_fn(x0)
+        a = alpha_bar[t].view(-1, 1)
+        pred = eps_model(a.sqrt() * x0 + (1 - a).sqrt() * eps, t)
+        return reduce((pred - (eps if target == "eps" else x0)).pow(2))
+    return diffusion_loss
+
+
+def _ddpm(variance="posterior", eps_root=True, alpha="step"):
+    def ddpm_step(x_t, t, eps, alpha_bar, noise):
+        ab_t = alpha_bar[t]
+        ab_prev = alpha_bar[t - 1] if t > 0 else torch.ones_like(ab_t)
+        a_t = ab_t / ab_prev if alpha == "step" else ab_t
+        beta = 1 - a_t
+        mean = (x_t - beta / ((1 - ab_t).sqrt() if eps_root else 1 - ab_t) * eps) / a_t.sqrt()
+        var = beta * (1 - ab_prev) / (1 - ab_t) if variance == "posterior" else beta
+        return mean + (var.sqrt() if variance != "no sqrt" else var) * noise if t > 0 else mean
+    return ddpm_step
+
+
+WRONG |= {
+    "q_sample": [
+        _q_sample(lambda a: a, lambda a: 1 - a),  # forgets the square roots
+        _q_sample(lambda a: (1 - a).sqrt(), lambda a: a.sqrt()),  # roles swapped
+        lambda x0, t, noise, ab: ab[t[0]].sqrt() * x0 + (1 - ab[t[0]]).sqrt() * noise,  # one t
+        lambda x0, t, noise, ab: ab[t].view(-1, 1, 1, 1).sqrt() * x0,  # images only, no noise
+    ],
+    "diffusion_loss": [
+        _loss(target="x0"),  # regresses the clean data instead of the noise
+        _loss(t_fn=lambda B, T: torch.randint(1, T + 1, (B,))),  # paper's 1..T as indices
+        _loss(t_fn=lambda B, T: torch.randint(0, T, (1,)).expand(B)),  # one t for the batch
+        _loss(noise_fn=torch.rand_like),  # uniform noise
+        _loss(reduce=torch.sum),  # sum, not mean
+    ],
+    "ddpm_step": [_ddpm(variance="beta"), _ddpm(variance="no sqrt"), _ddpm(eps_root=False),
+                  _ddpm(alpha="bar")],
+    "ddim_step": [
+        lambda x_t, eps, a, a_prev: (x_t - (1 - a).sqrt() * eps) / a.sqrt(),  # stops at x0_hat
+        lambda x_t, eps, a, a_prev: a_prev.sqrt() * (x_t - (1 - a).sqrt() * eps) / a.sqrt()
+        + (1 - a_prev).sqrt() * torch.randn_like(eps),  # fresh noise: that is not DDIM
+        lambda x_t, eps, a, a_prev: a_prev * (x_t - (1 - a) * eps) / a + (1 - a_prev) * eps,
+    ],
+}
+
+
+def _clip_loss(directions="both", normalise=True, temperature="multiply"):
+    def contrastive_loss(img, txt, log_scale):
+        if normalise:
+            img, txt = F.normalize(img, dim=1), F.normalize(txt, dim=1)
+        scale = log_scale.exp() if temperature == "multiply" else 1 / log_scale.exp()
+        logits = scale * img @ txt.T
+        targets = torch.arange(len(logits))
+        one_way = F.cross_entropy(logits, targets)
+        other_way = F.cross_entropy(logits.T, targets)
+        return one_way if directions == "one" else (one_way + other_way) / 2
+    return contrastive_loss
+
+
+WRONG |= {
+    "contrastive_loss": [
+        _clip_loss(directions="one"),  # image -> text only
+        _clip_loss(normalise=False),  # dot products, not cosines
+        _clip_loss(temperature="divide"),  # divides by the learned scale
+        lambda img, txt, s: (s.exp() * F.normalize(img, dim=1) @ F.normalize(txt, dim=1).T)
+        .diagonal().neg().mean(),  # pulls pairs together, never pushes others apart
+    ],
+    "guided_eps": [
+        lambda c, u, s: c + s * (c - u),  # the (1 + w) convention: scale 1 is not conditional
+        lambda c, u, s: u + s * (u - c),  # pushes away from the condition
+        lambda c, u, s: s * c + u,  # not a combination that keeps scale
+    ],
+    "inpaint_step": [
+        lambda x, x0, m, a, n: m * x0 + (1 - m) * x,  # the known pixels without their noise
+        lambda x, x0, m, a, n: (1 - m) * (a.sqrt() * x0 + (1 - a).sqrt() * n) + m * x,  # flipped
+        lambda x, x0, m, a, n: m * (a * x0 + (1 - a) * n) + (1 - m) * x,  # no square roots
+    ],
+}
+
+
 @pytest.mark.parametrize("notebook,name,check", CASES, ids=IDS)
 def test_check_fails_on_plausible_wrong_answers(notebook, name, check):
     for wrong in WRONG[name]:
@@ -204,3 +300,10 @@ def test_check_fails_on_plausible_wrong_answers(notebook, name, check):
 def test_bad_answers_get_a_plain_message(answer, message):
     with pytest.raises(checks.ExerciseError, match=re.escape(message)):
         checks.check_categorical_mle(lambda s, m: answer)
+
+
+def test_an_error_inside_the_answer_becomes_a_plain_message():
+    def q_sample(x0, t, noise, alpha_bar):
+        return alpha_bar[t] * x0  # (B,) against (B, 2): does not broadcast
+    with pytest.raises(checks.ExerciseError, match="q_sample raised RuntimeError"):
+        checks.check_q_sample(q_sample)

@@ -32,6 +32,14 @@ def test_fit_learns_and_logs_every_term():
     assert not model.training
 
 
+def test_fit_calls_back_after_every_step_with_the_updated_weights():
+    model, batches = _regression()
+    seen = []
+    train.fit(model, _mse, batches, num_steps=4, lr=0.05,
+              callback=lambda: seen.append(model.bias.item()))
+    assert len(seen) == 4 and len(set(seen)) == 4  # each call sees weights after a new step
+
+
 def test_fit_stops_on_a_non_finite_loss():
     model, batches = _regression()
     with pytest.raises(FloatingPointError, match="learning rate"):

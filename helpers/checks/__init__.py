@@ -16,7 +16,9 @@ from .counting import (
     check_markov_log_likelihood,
     check_markov_order_k_params,
 )
+from .diffusion import check_ddim_step, check_ddpm_step, check_diffusion_loss, check_q_sample
 from .divergences import check_jsd, check_kl_categorical, check_kl_gaussian
+from .multimodal import check_contrastive_loss, check_guided_eps, check_inpaint_step
 from .variational import (
     check_elbo,
     check_iwae_bound,
@@ -28,4 +30,6 @@ __all__ = ["ExerciseError", "check_categorical_mle", "check_jsd", "check_kl_cate
            "check_kl_gaussian", "check_markov_log_likelihood", "check_markov_order_k_params",
            "check_reparameterize", "check_kl_standard_normal", "check_elbo", "check_iwae_bound",
            "check_made_masks", "check_bernoulli_nll", "check_sample_autoregressive",
-           "check_discriminator_loss", "check_generator_loss", "check_optimal_discriminator"]
+           "check_discriminator_loss", "check_generator_loss", "check_optimal_discriminator",
+           "check_q_sample", "check_diffusion_loss", "check_ddpm_step", "check_ddim_step",
+           "check_contrastive_loss", "check_guided_eps", "check_inpaint_step"]
