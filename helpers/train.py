@@ -20,17 +20,21 @@ from . import data, runtime
 
 def fit(model: torch.nn.Module, loss_fn: Callable, batches: Iterator, num_steps: int,
         lr: float = 1e-3, optimizer: torch.optim.Optimizer | None = None, scheduler=None,
-        desc: str = "training", log_every: int = 10,
+        desc: str = "training", log_every: int = 10, warmup_steps: int = 0,
         callback: Callable[[], None] | None = None) -> dict[str, list[float]]:
     """Run `num_steps` optimiser steps of `loss_fn(model, batch)` and return the loss history.
 
     `loss_fn` returns a scalar loss, or (loss, {name: value}) to log more terms (e.g. the
     reconstruction and KL terms of an ELBO). The history holds every term, every `log_every` steps,
     and "seconds" since the start (for throughput).
-    `scheduler`, if given, is stepped after every optimiser step, and then `callback()` is called
+    `scheduler`, if given, is stepped after every optimiser step; `warmup_steps` > 0 instead
+    raises the learning rate linearly over the first steps. Then `callback()` is called
     (06_diffusion updates an exponential moving average of the weights there).
     """
     opt = optimizer or torch.optim.Adam(model.parameters(), lr=lr)
+    if warmup_steps and scheduler is None:
+        ramp = lambda i: min(1.0, (i + 1) / warmup_steps)
+        scheduler = torch.optim.lr_scheduler.LambdaLR(opt, ramp)
     rt = runtime.current()
     history: dict[str, list[float]] = {"step": []}
     model.train()

@@ -40,6 +40,15 @@ def test_fit_calls_back_after_every_step_with_the_updated_weights():
     assert len(seen) == 4 and len(set(seen)) == 4  # each call sees weights after a new step
 
 
+def test_fit_warms_the_learning_rate_up_linearly():
+    model, batches = _regression()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    rates = []
+    train.fit(model, _mse, batches, num_steps=6, optimizer=opt, warmup_steps=4,
+              callback=lambda: rates.append(opt.param_groups[0]["lr"]))
+    assert rates == pytest.approx([0.05, 0.075, 0.1, 0.1, 0.1, 0.1])  # after steps 1..6
+
+
 def test_fit_stops_on_a_non_finite_loss():
     model, batches = _regression()
     with pytest.raises(FloatingPointError, match="learning rate"):
