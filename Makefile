@@ -16,7 +16,13 @@ NBVAL := --nbval-lax --nbval-current-env --nbval-cell-timeout=600
 # Two workers on two cores: one thread each.
 PARALLEL := -n 2 --dist loadscope
 
-.PHONY: help setup lab test run data student lint classifier clean bench
+# The notebooks on emulated accelerators (tests/fake_device.py): an IPython start-up file installs
+# the emulated device in every kernel, and DGM_RETRAIN=1 makes every training run under its audit.
+STARTUP := build/ipython/profile_default/startup/00-emulated-device.py
+EMULATED = IPYTHONDIR=$(CURDIR)/build/ipython DGM_TESTS=$(CURDIR)/tests DGM_RETRAIN=1 \
+  OMP_NUM_THREADS=1
+
+.PHONY: help setup lab test test-devices test-gpu-smoke run data student lint classifier clean bench
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
@@ -51,9 +57,22 @@ classifier: $(STAMP)  ## train (once) and cache the reference MNIST classifier o
 lint: $(STAMP)  ## ruff on helpers, tests and notebooks
 	$(BIN)/ruff check helpers tests notebooks
 
-test: $(STAMP) data lint classifier  ## unit tests, then every notebook under nbval in quick mode
+test: $(STAMP) data lint classifier  ## unit tests, every notebook (quick) on the CPU, then on emulated CUDA and MPS
 	OMP_NUM_THREADS=1 DGM_QUICK=1 $(BIN)/python -m pytest tests $(PARALLEL)
 	OMP_NUM_THREADS=1 DGM_QUICK=1 $(BIN)/python -m pytest $(NBVAL) $(PARALLEL) $(NOTEBOOKS)
+	@$(MAKE) --no-print-directory test-devices
+
+test-devices: $(STAMP) data classifier $(STARTUP)  ## every notebook (quick) on an emulated CUDA GPU, then Apple MPS
+	$(EMULATED) DGM_QUICK=1 DGM_EMULATE=cuda $(BIN)/python -m pytest $(NBVAL) $(PARALLEL) $(NOTEBOOKS)
+	$(EMULATED) DGM_QUICK=1 DGM_EMULATE=mps $(BIN)/python -m pytest $(NBVAL) $(PARALLEL) $(NOTEBOOKS)
+
+test-gpu-smoke: $(STAMP) data classifier $(STARTUP)  ## gpu-mode sizes, quick counts, on the emulated CUDA GPU; measures in build/smoke/
+	@rm -rf build/smoke
+	$(EMULATED) DGM_QUICK=0 DGM_SMOKE=1 DGM_EMULATE=cuda DGM_EMULATE_REPORT=$(CURDIR)/build/smoke \
+	  $(BIN)/python -m pytest $(NBVAL) $(PARALLEL) $(NOTEBOOKS)
+
+$(STARTUP): tests/emulated_kernel.py
+	@mkdir -p $(@D) && cp $< $@
 
 run: $(STAMP) data  ## execute every notebook in this machine's default mode into build/run/
 	@mkdir -p build/run

@@ -19,17 +19,18 @@ import torch.nn.functional as F
 import torchvision
 from torch import nn
 
-from . import data
+from . import data, runtime
 
 ENV = {  # the kernels' environment per mode; DGM_RETRAIN=1: the times include the training
     "quick": {"DGM_QUICK": "1", "DGM_RETRAIN": "1"},
     "cpu": {"DGM_QUICK": "0", "DGM_DEVICE": "cpu", "DGM_RETRAIN": "1"},
-    "gpu": {"DGM_QUICK": "0", "DGM_DEVICE": "cuda", "DGM_RETRAIN": "1"},
+    "gpu": {"DGM_QUICK": "0", "DGM_MODE": "gpu", "DGM_RETRAIN": "1"},  # CUDA, else Apple MPS
 }
 
 
 def machine() -> dict:
-    gpu = torch.cuda.get_device_name() if torch.cuda.is_available() else None
+    device = runtime.pick_device()
+    gpu = runtime.device_name(device) if device.type != "cpu" else None
     return {"platform": platform.platform(terse=True), "processor": platform.machine(),
             "cpu_cores": os.cpu_count(), "gpu": gpu, "torch": torch.__version__,
             "python": platform.python_version()}

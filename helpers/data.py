@@ -133,7 +133,7 @@ def optional_cifar10(split: str = "train", device=None) -> torch.Tensor | None:
     """The notebooks' CIFAR-10 option: the images when DGM_CIFAR10=1 (a clear DataError when the
     data is absent); in quick mode 256 random images of its shape, so the test suite runs the
     code (the numbers mean nothing); otherwise None, saying how to turn the option on."""
-    if os.environ.get("DGM_CIFAR10") == "1":
+    if runtime.flag("DGM_CIFAR10"):
         return load("cifar10", split, device=device)[0]  # (N, 3, 32, 32)
     if runtime.run_mode() == "quick":
         return torch.rand(256, 3, 32, 32, generator=torch.Generator().manual_seed(0)).to(device)
@@ -154,13 +154,18 @@ def binarized_test_set(name: str = "mnist", device=None, n: int | None = None, s
 
 
 def batches(*tensors: torch.Tensor, batch_size: int, seed: int = 0):
-    """Endless random-index batches over tensors that share their first dimension."""
+    """Endless random-index batches over tensors that share their first dimension.
+
+    Each epoch's order is drawn on the CPU from a seeded generator (the same batches on every
+    device) and copied to the tensors' device once; a step only slices it there, so the host
+    never waits for the device between steps.
+    """
     n = len(tensors[0])
     gen = torch.Generator(device="cpu").manual_seed(seed)
     while True:
-        order = torch.randperm(n, generator=gen)
+        order = torch.randperm(n, generator=gen).to(tensors[0].device)  # one copy per epoch
         for start in range(0, n - batch_size + 1, batch_size) or [0]:
-            idx = order[start:start + batch_size].to(tensors[0].device)
+            idx = order[start:start + batch_size]
             yield tensors[0][idx] if len(tensors) == 1 else tuple(t[idx] for t in tensors)
 
 

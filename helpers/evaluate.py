@@ -1,11 +1,13 @@
 """The evaluation kit: a reference MNIST classifier, FID on its features, inception score, label
 statistics, NLL units, and `record`, which stores a notebook's final figures for the benchmark.
 
-The classifier is the measuring instrument, so it is the same in every run mode: trained once
-(about 40 s on two CPU cores, >= 99% test accuracy) and cached in data/checkpoints/.
-01_distributions and 05_gan use it; 05_gan explains FID and the inception score.
+The classifier is the measuring instrument, so it is the same on every machine and in every run
+mode: trained once on the CPU in float32 from a fixed seed (about 40 s on two cores, >= 99% test
+accuracy), cached in data/checkpoints/, and every metric runs it on the CPU, whatever device the
+samples come from. 01_distributions and 05_gan use it; 05_gan explains FID and the inception score.
 """
 
+import copy
 import hashlib
 import json
 import math
@@ -20,7 +22,9 @@ from torch import nn
 
 from . import data, runtime, train
 
-CLASSIFIER = dict(channels=(16, 32), hidden=128, epochs=4, batch_size=128, lr=3e-3, seed=0)
+CLASSIFIER = dict(channels=(16, 32), hidden=128, epochs=4, batch_size=128, lr=3e-3, seed=0,
+                  trained_on="cpu, float32")
+CPU = torch.device("cpu")
 
 
 class Classifier(nn.Module):
@@ -40,9 +44,9 @@ class Classifier(nn.Module):
         return self.head(self.features(x))
 
 
-def _train_classifier(model, device) -> dict:
+def _train_classifier(model) -> dict:
     cfg = CLASSIFIER
-    x, y = data.load("mnist", "train", device=device)
+    x, y = data.load("mnist", "train", device=CPU)
     steps = cfg["epochs"] * len(x) // cfg["batch_size"]
     opt = torch.optim.Adam(model.parameters(), lr=cfg["lr"])
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg["lr"], total_steps=steps)
@@ -53,35 +57,45 @@ def _train_classifier(model, device) -> dict:
         dx, dy = torch.randint(-2, 3, (2,), generator=shifts).tolist()  # shift up to 2 pixels
         return F.cross_entropy(model(torch.roll(xb, (dx, dy), dims=(2, 3))), yb)
 
-    torch.manual_seed(cfg["seed"])
     batches = data.batches(x, y, batch_size=cfg["batch_size"], seed=cfg["seed"])
     return train.fit(model, loss_fn, batches, steps, optimizer=opt, scheduler=sched,
                      desc="reference classifier", log_every=50)
 
 
-@lru_cache(maxsize=4)
-def reference_classifier(device=None) -> Classifier:
-    """The cached reference classifier on `device` (trained on first use, then loaded)."""
-    device = torch.device(device) if device is not None else runtime.current().device
+@lru_cache(maxsize=1)
+def _classifier_on_cpu() -> Classifier:
+    """The reference classifier, loaded from the cache or trained once on the CPU in float32."""
     digest = hashlib.sha1(json.dumps(CLASSIFIER, sort_keys=True).encode()).hexdigest()[:10]
     path = data.data_root() / "checkpoints" / f"evaluate-classifier-{digest}.pt"
-    model = Classifier(CLASSIFIER["channels"], CLASSIFIER["hidden"]).to(device)
-    if path.exists():
-        try:
-            saved = torch.load(path, map_location=device, weights_only=True)
-            model.load_state_dict(saved["model"])
-            return model.eval().requires_grad_(False)
-        except Exception as err:
-            warnings.warn(f"could not load {path.name} ({err}); training it again", stacklevel=2)
-    print("Training the reference MNIST classifier once (it is cached afterwards)...")
-    history = _train_classifier(model, device)
+    with torch.random.fork_rng(devices=[]):  # the notebook's random stream is left untouched
+        torch.manual_seed(CLASSIFIER["seed"])  # before the weights are drawn: the same every time
+        model = Classifier(CLASSIFIER["channels"], CLASSIFIER["hidden"])
+        if path.exists():
+            try:
+                model.load_state_dict(train.load(path)["model"])
+                return model.eval().requires_grad_(False)
+            except Exception as err:
+                reason = str(err).splitlines()[0][:200]
+                warnings.warn(f"could not load the reference classifier ({path}: {reason}); "
+                              "training it again", stacklevel=2)
+        print("Training the reference MNIST classifier once on the CPU (cached afterwards)...")
+        history = _train_classifier(model)
     model.eval()
-    xt, yt = data.load("mnist", "test", device=device)
+    xt, yt = data.load("mnist", "test", device=CPU)
     accuracy = float((predict(model, xt).argmax(1) == yt).float().mean())
     print(f"reference classifier: test accuracy {accuracy:.2%}")
     train.save(path, {"model": model.state_dict(), "config": CLASSIFIER, "history": history,
                       "metrics": {"test_accuracy": accuracy}})
     return model.requires_grad_(False)
+
+
+def reference_classifier(device=None) -> Classifier:
+    """The reference classifier, as a copy on `device` for a notebook's own use (e.g. reading
+    the digit of samples on the GPU); the metrics below always run the CPU original."""
+    model = _classifier_on_cpu()
+    if device is None or torch.device(device).type == "cpu":
+        return model
+    return copy.deepcopy(model).to(device)
 
 
 @torch.no_grad()
@@ -91,20 +105,20 @@ def predict(model: nn.Module, images: torch.Tensor, batch_size: int = 2000) -> t
 
 
 def _check_images(images: torch.Tensor) -> tuple[torch.Tensor, Classifier]:
-    """Validated images in [0, 1] and the reference classifier on their device."""
+    """Validated images in [0, 1], copied to the CPU in float32, and the reference classifier."""
     if images.ndim != 4 or tuple(images.shape[1:]) != (1, 28, 28):
         raise ValueError(f"expected MNIST-shaped images (N, 1, 28, 28), got {tuple(images.shape)}")
+    images = images.detach().to(CPU, torch.float32)
     if not torch.isfinite(images).all():
         raise ValueError("the images contain NaN or inf values")
-    model = reference_classifier(images.device)
-    return images.float().clamp(0, 1), model
+    return images.clamp(0, 1), _classifier_on_cpu()
 
 
 @torch.no_grad()
 def features(images: torch.Tensor) -> torch.Tensor:
     """The classifier's 128-d features, float64 on the CPU (what FID compares)."""
     images, model = _check_images(images)
-    return torch.cat([model.features(b) for b in images.split(2000)]).double().cpu()
+    return torch.cat([model.features(b) for b in images.split(2000)]).double()
 
 
 def frechet_distance(f1: torch.Tensor, f2: torch.Tensor) -> float:
@@ -120,7 +134,7 @@ def frechet_distance(f1: torch.Tensor, f2: torch.Tensor) -> float:
 
 def fid(samples: torch.Tensor) -> float:
     """FID of samples against as many real MNIST test images, on the classifier's features."""
-    real, _ = data.load("mnist", "test", device=samples.device, n=len(samples))
+    real, _ = data.load("mnist", "test", device=CPU, n=len(samples))
     if len(real) < len(samples):
         raise ValueError(f"FID uses at most {len(real)} samples, got {len(samples)}")
     return frechet_distance(features(samples), features(real))
@@ -130,8 +144,7 @@ def fid(samples: torch.Tensor) -> float:
 def fid_floor(n: int) -> float:
     """FID between n real training and n real test images: what a perfect generator would get
     with n samples (FID is biased upwards for small n, so compare against this floor)."""
-    device = runtime.current().device
-    train_x, _ = data.load("mnist", "train", device=device, n=n)
+    train_x, _ = data.load("mnist", "train", device=CPU, n=n)
     return fid(train_x)
 
 
@@ -153,7 +166,7 @@ def label_stats(samples: torch.Tensor, labels: torch.Tensor | None = None) -> di
     stats = {"classes_covered": int((share >= 0.01).sum()),
              "label_entropy": float(-(share * share.clamp_min(1e-12).log()).sum())}
     if labels is not None:
-        stats["label_accuracy"] = float((pred == labels.to(pred.device)).double().mean())
+        stats["label_accuracy"] = float((pred == labels.cpu()).double().mean())
     return stats
 
 
@@ -171,18 +184,18 @@ def record(notebook: str, metrics: dict, targets: dict | None = None) -> dict:
     ops = {"<=": lambda a, b: a <= b, ">=": lambda a, b: a >= b}
     targets = targets or {}
     result = {
-        "notebook": notebook, "mode": rt.mode, "device": str(rt.device),
-        "device_name": torch.cuda.get_device_name() if rt.device.type == "cuda" else "cpu",
+        "notebook": notebook, "mode": rt.label, "device": str(rt.device),
+        "device_name": runtime.device_name(rt.device), "precision": rt.precision,
         "threads": torch.get_num_threads(), "date": time.strftime("%Y-%m-%d %H:%M"),
         "wall_time_s": round(runtime.elapsed(), 1),
         "metrics": {k: float(v) for k, v in metrics.items()},
         "targets": {k: {"op": op, "value": v, "met": bool(ops[op](float(metrics[k]), v))}
                     for k, (op, v) in targets.items()},
     }
-    out = data.REPO / "build" / "results" / f"{notebook}-{rt.mode}.json"
+    out = data.REPO / "build" / "results" / f"{notebook}-{rt.label}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2))
-    print(f"{notebook} · mode {rt.mode} · {result['wall_time_s']} s so far")
+    print(f"{notebook} · mode {rt.label} · {result['wall_time_s']} s so far")
     for k, v in result["metrics"].items():
         t = result["targets"].get(k)
         goal = f"  (target {t['op']} {t['value']}: {'met' if t['met'] else 'NOT met'})" if t else ""
@@ -191,7 +204,7 @@ def record(notebook: str, metrics: dict, targets: dict | None = None) -> dict:
 
 
 if __name__ == "__main__":  # `make classifier`: train and cache it ahead of the notebooks
-    model = reference_classifier(torch.device("cpu"))
+    model = reference_classifier()
     xt, yt = data.load("mnist", "test")
     accuracy = (predict(model, xt).argmax(1) == yt).float().mean()
     print(f"reference classifier ready: test accuracy {accuracy:.2%}")

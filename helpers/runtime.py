@@ -1,15 +1,34 @@
-"""Device, seed, run mode and per-mode sizes: the first cell of every notebook calls `setup`."""
+"""Device, precision, seed, run mode and per-mode sizes: the first cell of every notebook calls
+`setup`, which prints what it chose.
+
+Code here and in the notebooks never tests `device.type == "cuda"`: it asks the device's own torch
+module (`torch.get_device_module`), so that the same lines serve CUDA, Apple MPS and the emulated
+device the test suite runs on.
+"""
 
 import contextlib
 import os
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 
 MODES = ("quick", "cpu", "gpu")
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("", "0", "false", "no", "off")
 _state = {"start": time.perf_counter()}
+
+
+def flag(name: str) -> bool:
+    """An on/off environment variable: 1/true/yes/on or 0/false/no/off (or unset); else an error."""
+    value = os.environ.get(name, "").strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ValueError(f"{name}={os.environ[name]!r} is neither on (1, true, yes, on) nor off "
+                     f"(0, false, no, off, or unset). Set it to 1 or 0.")
 
 
 def pick_device() -> torch.device:
@@ -33,17 +52,70 @@ def pick_device() -> torch.device:
 
 
 def run_mode(device: torch.device | None = None) -> str:
-    """'quick' when DGM_QUICK=1 (smoke sizes, the test suite), else 'gpu' or 'cpu' by device."""
-    if os.environ.get("DGM_QUICK", "") not in ("", "0"):
+    """'quick' when DGM_QUICK is on (smoke sizes, the test suite); 'gpu' for a smoke run
+    (DGM_SMOKE); else DGM_MODE (quick, cpu or gpu) when set; else 'gpu' or 'cpu' by device."""
+    if flag("DGM_QUICK"):
         return "quick"
+    if flag("DGM_SMOKE"):
+        return "gpu"
+    forced = os.environ.get("DGM_MODE", "").strip().lower()
+    if forced:
+        if forced not in MODES:
+            raise ValueError(f"DGM_MODE={forced!r} is not a mode: choose quick, cpu or gpu.")
+        return forced
     device = device or pick_device()
     return "cpu" if device.type == "cpu" else "gpu"
 
 
+def device_name(device: torch.device) -> str:
+    """'CPU', the GPU's name (e.g. 'Tesla T4'), or 'Apple MPS'."""
+    if device.type == "cpu":
+        return "CPU"
+    if device.type == "mps":
+        return "Apple MPS"
+    return torch.get_device_module(device).get_device_name(device)
+
+
+def autocast_dtype(device: torch.device) -> torch.dtype | None:
+    """bfloat16 where the device computes it natively, None (float32) everywhere else.
+
+    Native bf16 means a CUDA GPU of compute capability >= 8.0 (A100, H100, RTX 30xx and later).
+    A T4 or V100 (7.x) has no bf16 convolutions in cuDNN and would fall back to a kernel many times
+    slower than float32; Apple MPS and CPUs gain little. Both get float32.
+    """
+    if device.type in ("cpu", "mps"):
+        return None
+    capability = getattr(torch.get_device_module(device), "get_device_capability", None)
+    major_minor = capability(device) if capability else None
+    return torch.bfloat16 if isinstance(major_minor, tuple) and major_minor >= (8, 0) else None
+
+
+def autocast(device: torch.device):
+    """bf16 autocast where `autocast_dtype` says so; a no-op elsewhere."""
+    dtype = autocast_dtype(device)
+    return torch.autocast(device.type, dtype=dtype) if dtype else contextlib.nullcontext()
+
+
+def synchronize(device: torch.device) -> None:
+    """Wait until the device has finished its queued work (a no-op on the CPU)."""
+    if device.type != "cpu":
+        torch.get_device_module(device).synchronize()
+
+
 def set_seed(seed: int) -> None:
-    """Seed Python, torch and every CUDA device, so a notebook re-runs the same."""
+    """Seed Python and torch: the CPU and every accelerator, so a notebook re-runs the same."""
     random.seed(seed)
     torch.manual_seed(seed)
+
+
+class Count(int):
+    """A smoke run's count: the quick value, which remembers the full one (`full`) so that a run on
+    the emulated device can scale what it measured up to the full run."""
+
+    def __new__(cls, value: int, full: int):
+        count = super().__new__(cls, value)
+        count.full = full
+        return count
 
 
 @dataclass(frozen=True)
@@ -51,29 +123,61 @@ class Runtime:
     device: torch.device
     mode: str
     seed: int
+    smoke: bool = False  # DGM_SMOKE=1: the gpu mode's sizes with the quick mode's counts
 
     def pick(self, *, quick, cpu, gpu):
-        """The value for the current mode, e.g. `steps = rt.pick(quick=50, cpu=3000, gpu=20000)`."""
+        """A size for the current mode (widths, batch sizes, learning rates), e.g.
+        `width = rt.pick(quick=16, cpu=32, gpu=64)`."""
         return {"quick": quick, "cpu": cpu, "gpu": gpu}[self.mode]
 
+    def count(self, *, quick, cpu, gpu):
+        """How much work for the current mode (steps, samples, repeats), e.g.
+        `steps = rt.count(quick=50, cpu=3000, gpu=20000)`. Like `pick`, except in a smoke run,
+        which keeps the gpu sizes but does the quick amount of work."""
+        if not self.smoke:
+            return self.pick(quick=quick, cpu=cpu, gpu=gpu)
+        return Count(quick, gpu) if isinstance(quick, int) else quick
+
+    @property
+    def label(self) -> str:
+        """The mode, or 'gpu-smoke': what names checkpoints and recorded results."""
+        return f"{self.mode}-smoke" if self.smoke else self.mode
+
     def autocast(self):
-        """bf16 autocast on CUDA (tensor cores); a no-op elsewhere, where it rarely helps."""
-        if self.device.type == "cuda":
-            return torch.autocast("cuda", dtype=torch.bfloat16)
-        return contextlib.nullcontext()
+        """bf16 autocast where the device does bf16 natively, else a no-op (float32)."""
+        return autocast(self.device)
+
+    @property
+    def precision(self) -> str:
+        if autocast_dtype(self.device) is not None:
+            return "bf16 autocast"
+        if self.device.type not in ("cpu", "mps"):
+            return "float32 (this GPU has no native bf16)"
+        return "float32"
+
+    def timed(self, fn: Callable, *args):
+        """(fn(*args), seconds), the device synchronised before and after: the true time of the
+        work, not the time to queue it."""
+        synchronize(self.device)
+        start = time.perf_counter()
+        out = fn(*args)
+        synchronize(self.device)
+        return out, time.perf_counter() - start
 
 
 def setup(seed: int = 0, verbose: bool = True) -> Runtime:
     """Choose the device, seed everything, start the notebook's clock and say what was chosen."""
     device = pick_device()
-    rt = Runtime(device=device, mode=run_mode(device), seed=seed)
+    rt = Runtime(device=device, mode=run_mode(device), seed=seed,
+                 smoke=flag("DGM_SMOKE") and not flag("DGM_QUICK"))
     set_seed(seed)
     _state["start"] = time.perf_counter()
     _state["runtime"] = rt
     if verbose:
         threads = torch.get_num_threads()
-        print(f"device {device} · mode {rt.mode} · seed {seed} · torch {torch.__version__} "
-              f"· {threads} CPU thread{'s' * (threads > 1)}")
+        print(f"device {device} ({device_name(device)}) · {rt.precision} · mode {rt.label} · "
+              f"seed {seed} · torch {torch.__version__} · {threads} CPU "
+              f"thread{'s' * (threads > 1)}")
     return rt
 
 

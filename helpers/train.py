@@ -4,6 +4,7 @@ The loss being taught is written in the notebook and passed in as a function; th
 runs the steps, keeps the history and stores the weights.
 """
 
+import copy
 import hashlib
 import json
 import os
@@ -13,6 +14,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import torch
+from torch.utils._pytree import tree_map
 from tqdm.auto import tqdm
 
 from . import data, runtime
@@ -35,13 +37,13 @@ def fit(model: torch.nn.Module, loss_fn: Callable, batches: Iterator, num_steps:
     if warmup_steps and scheduler is None:
         ramp = lambda i: min(1.0, (i + 1) / warmup_steps)
         scheduler = torch.optim.lr_scheduler.LambdaLR(opt, ramp)
-    rt = runtime.current()
+    device = next(model.parameters()).device
     history: dict[str, list[float]] = {"step": []}
     model.train()
     bar = tqdm(range(1, num_steps + 1), desc=desc, mininterval=0.5)
     start = time.perf_counter()
     for step in bar:
-        with rt.autocast():
+        with runtime.autocast(device):  # bf16 where the device does it natively
             out = loss_fn(model, next(batches))
         loss, terms = out if isinstance(out, tuple) else (out, {})
         opt.zero_grad(set_to_none=True)
@@ -64,9 +66,29 @@ def fit(model: torch.nn.Module, loss_fn: Callable, batches: Iterator, num_steps:
     return history
 
 
+class EMA(torch.nn.Module):
+    """An exponential moving average of a model's weights, which samples better than the weights
+    of the last step (taught in 06_diffusion, reused by 07_text_to_image). After each optimiser
+    step `update(model)` sets ema = decay * ema + (1 - decay) * weights in one fused operation on
+    the device, without reading anything back to the host (torch's AveragedModel tests a step
+    counter on the host at every update)."""
+
+    def __init__(self, model: torch.nn.Module, decay: float):
+        super().__init__()
+        self.module = copy.deepcopy(model).requires_grad_(False)
+        self.decay = decay
+
+    @torch.no_grad()
+    def update(self, model: torch.nn.Module) -> None:
+        torch._foreach_lerp_(list(self.module.parameters()), list(model.parameters()),
+                             1 - self.decay)
+        for mine, theirs in zip(self.module.buffers(), model.buffers(), strict=True):
+            mine.copy_(theirs)
+
+
 def checkpoint_path(notebook: str, name: str, config: dict) -> Path:
     """data/checkpoints/<notebook>-<name>-<hash of config and mode>.pt"""
-    key = json.dumps({"config": config, "mode": runtime.current().mode}, sort_keys=True,
+    key = json.dumps({"config": config, "mode": runtime.current().label}, sort_keys=True,
                      default=str)
     digest = hashlib.sha1(key.encode()).hexdigest()[:10]
     return data.data_root() / "checkpoints" / f"{notebook}-{name}-{digest}.pt"
@@ -80,23 +102,49 @@ def train_or_load(notebook: str, name: str, model: torch.nn.Module, config: dict
     DGM_RETRAIN=1 trains again. Returns the history that `train()` returned.
     """
     path = checkpoint_path(notebook, name, config)
-    if path.exists() and os.environ.get("DGM_RETRAIN", "") in ("", "0"):
+    if path.exists() and not runtime.flag("DGM_RETRAIN"):
+        problem = None
         try:
-            saved = torch.load(path, map_location=runtime.current().device, weights_only=True)
-            model.load_state_dict(saved["model"])
+            saved = load(path)
+        except Exception:  # truncated, overwritten, or not a checkpoint at all
+            problem = "the file is damaged or is not a checkpoint"
+        else:
+            try:
+                model.load_state_dict(saved["model"])  # copies CPU tensors onto the model's device
+            except (KeyError, RuntimeError) as err:
+                problem = f"it holds another model: {str(err).splitlines()[0][:120]}"
+        if problem is None:
             model.eval()
             print(f"loaded {name} from {path.name} (DGM_RETRAIN=1 trains it again)")
             return saved["history"]
-        except Exception as err:  # a damaged or outdated file: say so and train again
-            warnings.warn(f"could not load {path.name} ({err}); training again", stacklevel=2)
+        warnings.warn(f"could not load the saved {name} from {path} ({problem}); training again, "
+                      "and the file will be replaced", stacklevel=2)
     history = train()
     save(path, {"model": model.state_dict(), "config": config, "history": history})
     return history
 
 
-def save(path: Path, obj: dict) -> None:
-    """torch.save to a temporary file, then rename: a crash never leaves half a checkpoint."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+def load(path: Path) -> dict:
+    """A checkpoint's contents on the CPU (weights only: tensors and plain values)."""
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def save(path: Path, obj: dict) -> bool:
+    """torch.save a CPU copy of `obj` to a temporary file, then rename: a crash never leaves half
+    a checkpoint, and the file loads on any device. If the folder cannot be written (a read-only
+    class folder, a full disk), warn and return False: the trained model stays in memory."""
+    on_cpu = lambda v: v.detach().cpu() if isinstance(v, torch.Tensor) else v
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        torch.save(tree_map(on_cpu, obj), tmp)
+        os.replace(tmp, path)
+        return True
+    except (OSError, RuntimeError) as err:
+        if tmp.is_file():
+            tmp.unlink()
+        reason = str(err).splitlines()[0][:200]
+        warnings.warn(f"could not save {path.name} in {path.parent} ({reason}); the trained model "
+                      "is kept in memory for this session. Point DGM_DATA at a writable folder "
+                      "to keep it.", stacklevel=2)
+        return False

@@ -6,11 +6,12 @@ import torch
 from helpers import runtime
 
 
-@pytest.mark.parametrize("quick,expected", [("1", "quick"), ("0", "cpu"), ("", "cpu")])
+@pytest.mark.parametrize("quick,expected", [("1", "quick"), ("0", "cpu"), ("", "cpu"),
+                                            ("true", "quick"), ("off", "cpu"), ("false", "cpu")])
 def test_mode_follows_dgm_quick_and_the_device(monkeypatch, quick, expected):
     monkeypatch.setenv("DGM_QUICK", quick)
     assert runtime.run_mode(torch.device("cpu")) == expected
-    if quick != "1":
+    if expected != "quick":
         assert runtime.run_mode(torch.device("cuda")) == "gpu"
 
 
@@ -35,3 +36,34 @@ def test_setup_seeds_everything(capsys):
     assert torch.equal(a, torch.rand(3))
     assert "mode" in capsys.readouterr().out
     assert runtime.elapsed() >= 0
+
+
+@pytest.mark.parametrize("value", ["maybe", "2", "quick"])
+def test_a_flag_that_is_neither_on_nor_off_is_explained(monkeypatch, value):
+    monkeypatch.setenv("DGM_QUICK", value)
+    with pytest.raises(ValueError, match="DGM_QUICK"):
+        runtime.run_mode(torch.device("cpu"))
+
+
+def test_dgm_mode_forces_a_mode_and_a_wrong_one_is_explained(monkeypatch):
+    monkeypatch.delenv("DGM_QUICK", raising=False)
+    monkeypatch.setenv("DGM_MODE", "gpu")
+    assert runtime.run_mode(torch.device("cpu")) == "gpu"
+    monkeypatch.setenv("DGM_MODE", "fast")
+    with pytest.raises(ValueError, match="DGM_MODE"):
+        runtime.run_mode(torch.device("cpu"))
+
+
+def test_a_smoke_run_keeps_gpu_sizes_and_does_quick_counts(monkeypatch):
+    monkeypatch.delenv("DGM_QUICK", raising=False)
+    monkeypatch.delenv("DGM_DEVICE", raising=False)
+    monkeypatch.setenv("DGM_SMOKE", "1")
+    rt = runtime.setup(verbose=False)
+    assert (rt.mode, rt.smoke, rt.label) == ("gpu", True, "gpu-smoke")
+    assert rt.pick(quick=16, cpu=32, gpu=64) == 64  # a size: the gpu one
+    steps = rt.count(quick=50, cpu=3000, gpu=20000)  # work: the quick amount, the full one kept
+    assert steps == 50 and steps.full == 20000 and list(range(steps))[-1] == 49
+    assert rt.count(quick=[4, 8], cpu=[4, 8, 16], gpu=[4, 8, 16, 28]) == [4, 8]
+    monkeypatch.delenv("DGM_SMOKE")
+    rt = runtime.setup(verbose=False)
+    assert rt.count(quick=50, cpu=3000, gpu=20000) == 3000 and rt.label == "cpu"

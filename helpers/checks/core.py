@@ -8,7 +8,8 @@ class ExerciseError(AssertionError):
 
 
 def answer(value, name: str, shape: tuple | None = None, floating: bool = True) -> torch.Tensor:
-    """Validate an answer: a tensor of the given shape and kind, free of NaN and inf."""
+    """Validate an answer: a tensor of the given shape and kind, free of NaN and inf. Returns it
+    detached and on the CPU, where the checks compare (in float64, which MPS does not have)."""
     if value is None:
         raise ExerciseError(f"{name} returned None: did you forget `return`?")
     if not isinstance(value, torch.Tensor):
@@ -22,11 +23,11 @@ def answer(value, name: str, shape: tuple | None = None, floating: bool = True) 
         bad = int((~torch.isfinite(value)).sum())
         raise ExerciseError(f"{name} returned {bad} NaN or infinite value(s): {value.flatten()[:6]}"
                             " ... Look for log(0), 0/0 or a division by a zero count.")
-    return value.detach()
+    return value.detach().cpu()
 
 
 def close(got, want, name: str, hint: str, atol: float = 1e-5, rtol: float = 1e-4) -> None:
-    got, want = torch.as_tensor(got).double(), torch.as_tensor(want).double()
+    got, want = (torch.as_tensor(v).detach().cpu().double() for v in (got, want))
     if not torch.allclose(got, want, atol=atol, rtol=rtol):
         diff = float((got - want).abs().max())
         raise ExerciseError(f"{name} is not right yet.\n  expected: {want.flatten()[:6].tolist()}"

@@ -1,0 +1,455 @@
+"""An emulated accelerator on the CPU, so that portability bugs surface on a machine without a GPU.
+
+`install("cuda")` or `install("mps")` registers a device called `fakegpu` (PyTorch's PrivateUse1
+backend, set up from Python) and routes every operation through `FakeAccelerator`, a
+TorchDispatchMode. Tensors on `fakegpu` are `DeviceTensor`s: wrapper subclasses that report the
+device and keep their values in an ordinary CPU tensor, on which each operation really runs.
+Autograd, optimisers, modules, indexing and `.to()` work as on a real device. Enforced, with the
+messages the real devices give:
+
+- no operation mixes device tensors with CPU tensors of one or more dimensions (0-dim CPU tensors
+  pass as scalars, as CUDA allows); a device tensor may be indexed with CPU indices, a CPU tensor
+  may not be indexed with device indices;
+- no random operation on the device is driven by a CPU `torch.Generator`;
+- `.numpy()`, and so matplotlib, refuse device tensors (torch itself enforces this);
+- "mps": no float64 tensor on the device, ever (created, converted or computed);
+- "cuda": `torch.autocast("fakegpu", dtype=torch.bfloat16)` runs with CUDA's autocast op lists
+  (lower precision for matmuls and convolutions, float32 for reductions, norms and losses, and
+  `binary_cross_entropy` refused), registered below. `DGM_FAKE_CAPABILITY=7.5` emulates a T4,
+  which has no native bf16: `get_device_capability` and `is_bf16_supported` say so.
+
+It counts in `stats` what would stall the host on a real device: "syncs" (`.item()`, `float()`,
+`bool()`, `.tolist()`, copies to the CPU, `nonzero` and boolean-mask indexing, `synchronize()`)
+and "uploads" (copies from the CPU to the device), and the bytes held by live device tensors
+("live_bytes", "peak_bytes").
+
+Limits: no speed, asynchrony, kernel selection or numerics of a real device (the slow bf16 path
+of a T4 is not seen; only the policy that avoids it is tested), no operator gaps other than MPS's
+float64, no device generators (`torch.Generator(device=...)` is not emulated: code draws device
+randomness with `device=` from the seeded global generator), and the device's name is `fakegpu`,
+not `cuda` or `mps`, so code must not test `device.type == "cuda"` (the course asks
+`torch.get_device_module(device)` instead). Every operation passes through Python: emulated runs
+are several times slower than plain CPU runs.
+"""
+
+import atexit
+import json
+import os
+import weakref
+from pathlib import Path
+
+import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_map
+from torch.utils.flop_counter import flop_registry
+
+NAME = "fakegpu"
+aten = torch.ops.aten
+stats = {"syncs": 0, "uploads": 0, "live_bytes": 0, "peak_bytes": 0, "ops": 0, "flops": 0}
+_storages: dict[int, list] = {}  # data_ptr of a CPU storage -> [bytes, live device tensors on it]
+_INDEXING = {aten.index.Tensor, aten.index_put_.default, aten.index_put.default,
+             aten._index_put_impl_.default}
+_SYNCS = {aten._local_scalar_dense.default, aten.nonzero.default, aten.masked_select.default,
+          aten.unique_consecutive.default, aten._unique2.default, aten.unique_dim.default}
+
+
+class DeviceRuleError(RuntimeError):
+    """What the real device would have refused."""
+
+
+class DeviceTensor(torch.Tensor):
+    """A tensor that reports the emulated device and keeps its values in `elem` on the CPU."""
+
+    @staticmethod
+    def __new__(cls, elem: torch.Tensor):
+        out = torch.Tensor._make_wrapper_subclass(
+            cls, elem.shape, strides=elem.stride(), storage_offset=elem.storage_offset(),
+            dtype=elem.dtype, layout=elem.layout, device=torch.device(NAME, 0),
+            requires_grad=elem.requires_grad)
+        out.elem = elem
+        _track(out, elem)
+        return out
+
+    def __repr__(self):
+        return f"DeviceTensor({self.elem!r}, device='{NAME}:0')"
+
+    def tolist(self):
+        stats["syncs"] += 1
+        return self.elem.tolist()
+
+    def __format__(self, spec):
+        if self.dim() == 0:  # f"{loss:.3f}" reads the number back, as on a real device
+            stats["syncs"] += 1
+            return self.elem.item().__format__(spec)
+        return self.elem.__format__(spec)
+
+    def numpy(self, *, force=False):
+        raise TypeError(f"can't convert {NAME}:0 device type tensor to numpy. Use Tensor.cpu() "
+                        "to copy the tensor to host memory first.")
+
+    def __array__(self, dtype=None, copy=None):
+        return self.numpy()
+
+    __torch_function__ = torch._C._disabled_torch_function_impl
+
+    @classmethod
+    def __torch_dispatch__(cls, func, types, args=(), kwargs=None):
+        return NotImplemented  # FakeAccelerator, the mode, handles every operation
+
+
+def _track(wrapper, elem):
+    """Count each CPU storage's bytes once while any device tensor uses it."""
+    storage = elem.untyped_storage()
+    key = storage.data_ptr()
+    entry = _storages.get(key)
+    if entry is None:
+        entry = _storages[key] = [storage.nbytes(), 0]
+        stats["live_bytes"] += entry[0]
+        stats["peak_bytes"] = max(stats["peak_bytes"], stats["live_bytes"])
+    entry[1] += 1
+    weakref.finalize(wrapper, _release, key)
+
+
+def _release(key):
+    entry = _storages.get(key)
+    if entry is not None:
+        entry[1] -= 1
+        if entry[1] == 0:
+            stats["live_bytes"] -= entry[0]
+            del _storages[key]
+
+
+def _unwrap(t):
+    return t.elem if isinstance(t, DeviceTensor) else t
+
+
+def _flat(tree) -> list:
+    out: list = []
+    tree_map(out.append, tree)
+    return out
+
+
+def _on_device(device) -> bool:
+    return device is not None and torch.device(device).type == NAME
+
+
+class FakeAccelerator(TorchDispatchMode):
+    """Runs each operation on the CPU values and enforces the emulated device's rules."""
+
+    def __init__(self, kind: str):
+        super().__init__()
+        self.kind = kind
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        flat = _flat((args, kwargs))
+        on_device = any(isinstance(t, DeviceTensor) for t in flat)
+        target = kwargs.get("device")
+        to_device, to_host = _on_device(target), target is not None and not _on_device(target)
+        if not on_device and not to_device:
+            return func(*args, **kwargs)  # CPU work: nothing to emulate
+        self._check(func, args, kwargs, to_device)
+        is_copy = func in (aten._to_copy.default, aten.copy_.default)
+        if func in _SYNCS or (is_copy and (to_host or not isinstance(args[0], DeviceTensor))):
+            stats["syncs"] += 1
+        if is_copy and (to_device and not isinstance(args[0], DeviceTensor)
+                        or func is aten.copy_.default and not isinstance(args[1], DeviceTensor)):
+            stats["uploads"] += 1
+        if to_device:
+            kwargs = {**kwargs, "device": torch.device("cpu")}
+        out = func(*tree_map(_unwrap, args), **tree_map(_unwrap, kwargs))
+        stats["ops"] += 1  # one kernel launch on a real device
+        count_flops = flop_registry.get(func._overloadpacket)
+        if count_flops is not None:
+            stats["flops"] += count_flops(*tree_map(_unwrap, args), **tree_map(_unwrap, kwargs),
+                                          out_val=out)
+        if to_host or func is aten._local_scalar_dense.default:
+            return out  # a plain CPU tensor, or a Python number
+        if func is aten.copy_.default and not isinstance(args[0], DeviceTensor):
+            return args[0]  # copied into a CPU tensor
+        return tree_map(lambda t: self._wrap(func, t), out)
+
+    def _wrap(self, func, t):
+        if not isinstance(t, torch.Tensor) or isinstance(t, DeviceTensor):
+            return t
+        if self.kind == "mps" and t.dtype == torch.float64:
+            raise TypeError("Cannot convert a MPS Tensor to float64 dtype as the MPS framework "
+                            f"doesn't support float64. Please use float32 instead. ({func})")
+        return DeviceTensor(t)
+
+    def _check(self, func, args, kwargs, to_device):
+        gen = kwargs.get("generator")
+        if gen is not None and gen.device.type == "cpu":
+            raise DeviceRuleError(
+                f"Expected a '{self.kind}' device type for generator but found 'cpu' ({func}): "
+                "draw device randomness with device=... instead of a CPU generator")
+        if func in (aten._to_copy.default, aten.copy_.default) or to_device:
+            return  # moving data between devices is what these do
+        if func is aten.index.Tensor and not isinstance(args[0], DeviceTensor):
+            raise DeviceRuleError(
+                "indices should be either on cpu or on the same device as the indexed tensor "
+                f"(cpu); here a CPU tensor was indexed with a tensor on {self.kind}")
+        if func is aten.index.Tensor and any(i is not None and i.dtype == torch.bool
+                                             for i in args[1]):
+            stats["syncs"] += 1  # a boolean mask: the result's size comes back from the device
+        for t in _flat((args, kwargs)):
+            if isinstance(t, torch.Tensor) and not isinstance(t, DeviceTensor) and t.ndim > 0:
+                if func in _INDEXING and t is not args[0]:
+                    continue  # CUDA accepts CPU indices for a device tensor
+                raise DeviceRuleError(
+                    f"Expected all tensors to be on the same device, but found at least two "
+                    f"devices, {self.kind}:0 and cpu! ({func} met a CPU tensor of shape "
+                    f"{tuple(t.shape)})")
+
+
+class _DeviceModule:
+    """What `torch.fakegpu` answers, in the shape of `torch.cuda` / `torch.mps`."""
+
+    def __init__(self, kind: str, capability: tuple[int, int]):
+        self.kind, self.capability = kind, capability
+
+    def is_available(self):
+        return True
+
+    def is_initialized(self):
+        return True
+
+    def _is_in_bad_fork(self):
+        return False
+
+    def device_count(self):
+        return 1
+
+    def current_device(self):
+        return 0
+
+    def manual_seed(self, seed):
+        pass
+
+    manual_seed_all = manual_seed
+
+    def get_amp_supported_dtype(self):
+        return [torch.float16, torch.bfloat16]
+
+    def get_device_name(self, device=None):
+        if self.kind == "mps":
+            return "emulated Apple MPS"
+        return f"emulated CUDA GPU (compute capability {self.capability[0]}.{self.capability[1]})"
+
+    def get_device_capability(self, device=None):
+        return self.capability if self.kind == "cuda" else (0, 0)
+
+    def is_bf16_supported(self, including_emulation=False):
+        return self.kind == "cuda" and self.capability >= (8, 0)
+
+    def synchronize(self, device=None):
+        stats["syncs"] += 1
+
+    def max_memory_allocated(self, device=None):
+        return stats["peak_bytes"]
+
+    def memory_allocated(self, device=None):
+        return stats["live_bytes"]
+
+    def reset_peak_memory_stats(self, device=None):
+        stats["peak_bytes"] = stats["live_bytes"]
+
+
+# CUDA's autocast policy (aten/src/ATen/autocast_mode.cpp), for the emulated CUDA device.
+LOWER_PRECISION = ["_convolution", "conv1d", "conv2d", "conv3d", "conv_transpose1d",
+                   "conv_transpose2d", "conv_transpose3d", "convolution", "prelu", "addmm",
+                   "addmv", "addr", "matmul", "einsum", "mm", "mv", "linear", "addbmm", "baddbmm",
+                   "bmm", "chain_matmul", "linalg_multi_dot", "scaled_dot_product_attention"]
+FLOAT32 = ["acos", "asin", "cosh", "erfinv", "exp", "expm1", "log", "log10", "log2", "log1p",
+           "reciprocal", "rsqrt", "sinh", "tan", "pow", "softplus", "layer_norm",
+           "native_layer_norm", "group_norm", "frobenius_norm", "nuclear_norm",
+           "cosine_similarity", "poisson_nll_loss", "cosine_embedding_loss", "nll_loss",
+           "nll_loss2d", "hinge_embedding_loss", "kl_div", "l1_loss", "smooth_l1_loss",
+           "huber_loss", "mse_loss", "margin_ranking_loss", "multilabel_margin_loss",
+           "soft_margin_loss", "triplet_margin_loss", "multi_margin_loss",
+           "binary_cross_entropy_with_logits", "dist", "pdist", "cdist", "renorm", "logsumexp",
+           "prod", "softmax", "log_softmax", "cumprod", "cumsum", "linalg_vector_norm", "sum"]
+_libraries: list = []
+
+
+def _register_autocast() -> None:
+    """Kernels for the AutocastPrivateUse1 key: cast floating device inputs as CUDA would."""
+    everything = torch.library.Library("_", "IMPL")
+    everything.fallback(torch.library.fallthrough_kernel, "AutocastPrivateUse1")
+    lib = torch.library.Library("aten", "IMPL")
+    _libraries.extend([everything, lib])  # a Library unregisters its kernels when collected
+    exclude = torch._C.DispatchKeySet(torch._C.DispatchKey.AutocastPrivateUse1)
+
+    def kernel(op, lower):
+        def run(*args, **kwargs):
+            low = torch.get_autocast_dtype(NAME)
+            to = low if lower else torch.float32
+
+            def cast(t):
+                if (isinstance(t, torch.Tensor) and t.is_floating_point()
+                        and t.device.type == NAME and t.dtype != torch.float64
+                        and (lower or t.dtype == low)):
+                    return t.to(to)
+                return t
+            with torch._C._ExcludeDispatchKeyGuard(exclude):
+                return op(*tree_map(cast, args), **tree_map(cast, kwargs))
+        return run
+
+    def banned(*args, **kwargs):
+        raise RuntimeError("torch.nn.functional.binary_cross_entropy and torch.nn.BCELoss are "
+                           "unsafe to autocast. Many models use a sigmoid layer right before the "
+                           "binary cross entropy layer. In this case, combine the two layers "
+                           "using torch.nn.functional.binary_cross_entropy_with_logits")
+
+    for names, lower in ((LOWER_PRECISION, True), (FLOAT32, False)):
+        for name in names:
+            packet = getattr(aten, name)
+            for overload in packet.overloads():
+                if "out" in overload:
+                    continue
+                lib.impl(f"{name}.{overload}" if overload != "default" else name,
+                         kernel(getattr(packet, overload), lower), "AutocastPrivateUse1")
+    lib.impl("binary_cross_entropy", banned, "AutocastPrivateUse1")
+
+
+def _register_backend(module: _DeviceModule) -> None:
+    """PrivateUse1 named `fakegpu`, with kernels for the few paths that skip the mode."""
+    from torch.utils.backend_registration import _setup_privateuseone_for_python_backend
+
+    _setup_privateuseone_for_python_backend(rename=NAME, backend_module=module)
+    lib = torch.library.Library("aten", "IMPL")
+    _libraries.append(lib)
+
+    def empty_strided(size, stride, dtype=None, layout=None, device=None, pin_memory=None):
+        return DeviceTensor(torch.empty_strided(size, stride, dtype=dtype))
+
+    def empty(size, dtype=None, layout=None, device=None, pin_memory=None, memory_format=None):
+        return DeviceTensor(torch.empty(size, dtype=dtype))
+
+    def copy_from(src, dst, non_blocking=False):
+        _unwrap(dst).copy_(_unwrap(src))
+        return dst
+
+    lib.impl("empty_strided", empty_strided, "PrivateUse1")
+    lib.impl("empty.memory_format", empty, "PrivateUse1")
+    lib.impl("_copy_from", copy_from, "PrivateUse1")
+
+
+_state: dict = {}
+
+
+def install(kind: str) -> FakeAccelerator:
+    """Emulate `kind` ("cuda" or "mps") from now on in this process, e.g. a notebook's kernel.
+    Sets DGM_DEVICE so that `helpers.runtime` picks the emulated device."""
+    if kind not in ("cuda", "mps"):
+        raise ValueError(f"DGM_EMULATE can be 'cuda' or 'mps', not {kind!r}")
+    capability = tuple(int(v) for v in os.environ.get("DGM_FAKE_CAPABILITY", "9.0").split("."))
+    module = _DeviceModule(kind, capability)
+    if "module" not in _state:
+        _register_backend(module)
+        _register_autocast()
+        _state["module"] = module
+    else:  # installed before in this process: switch the kind
+        _state["module"].__dict__.update(module.__dict__)
+    mode = FakeAccelerator(kind)
+    mode.__enter__()
+    _state["mode"] = mode
+    os.environ["DGM_DEVICE"] = NAME
+    return mode
+
+
+def uninstall() -> None:
+    """Leave the emulation (the device stays registered, unused)."""
+    mode = _state.pop("mode", None)
+    if mode is not None:
+        mode.__exit__(None, None, None)
+    os.environ.pop("DGM_DEVICE", None)
+
+
+def audit_training_steps() -> None:
+    """Make every `helpers.train.fit` on the device prove that its steps leave the host alone.
+
+    Between the start of one step and the next, the counters may move only on logging steps
+    (and the first step, which creates the optimiser's state): any other step that reads a value
+    back, or copies a fresh tensor from the CPU, raises DeviceRuleError naming the step. A few
+    uploads are allowed for the batch order, which crosses once per epoch (every other step at
+    most, with the 256-image stand-ins of quick mode), but not one on every step.
+    """
+    from helpers import evaluate, train
+
+    fit = train.fit
+
+    def audited_fit(model, loss_fn, batches, num_steps, *args, log_every=10, **kwargs):
+        if next(model.parameters()).device.type != NAME:
+            return fit(model, loss_fn, batches, num_steps, *args, log_every=log_every, **kwargs)
+        marks, sizes, before = [], [], dict(stats)
+
+        def counted(m, batch):
+            marks.append((stats["syncs"], stats["uploads"]))
+            sizes.append(len(batch[0] if isinstance(batch, tuple | list) else batch))
+            return loss_fn(m, batch)
+
+        history = fit(model, counted, batches, num_steps, *args, log_every=log_every, **kwargs)
+        marks.append((stats["syncs"], stats["uploads"]))
+        report["fits"].append({
+            "desc": kwargs.get("desc", "training"), "steps": int(num_steps),
+            "full_steps": int(getattr(num_steps, "full", num_steps)), "batch": sizes[0],
+            "flops": stats["flops"] - before["flops"], "ops": stats["ops"] - before["ops"]})
+        _write_report()
+        quiet = [(step, s1 - s0, u1 - u0) for step, ((s0, u0), (s1, u1))
+                 in enumerate(zip(marks, marks[1:], strict=False), start=1)
+                 if step > 1 and step % log_every and step != num_steps]
+        syncing = [(step, syncs) for step, syncs, up in quiet if syncs > up]  # a copy is one
+        uploads = sum(u for _, _, u in quiet)
+        if syncing or uploads > len(quiet) // 2 + 1:  # an epoch's order: at most every 2 steps
+            raise DeviceRuleError(
+                f"training ({kwargs.get('desc', 'fit')}) made the host wait for the device on "
+                f"steps that do not log: syncs at (step, count) {syncing[:5]}, {uploads} copies "
+                f"from the CPU in {len(quiet)} such steps. Keep values on the device between "
+                "logging steps (no .item(), float(), print or CPU tensors inside the step).")
+        return history
+
+    train.fit = audited_fit
+    record = evaluate.record
+
+    def reporting_record(notebook, *args, **kwargs):
+        report["notebook"] = notebook
+        _write_report()
+        return record(notebook, *args, **kwargs)
+
+    evaluate.record = reporting_record
+    atexit.register(_write_report)
+
+
+report: dict = {"notebook": None, "fits": [], "cells": []}
+
+
+def track_cells(shell) -> None:
+    """Record the device FLOPs and operations of each notebook cell (with its source), so that an
+    estimate can scale each cell's work to the full run (tests/gpu_budget.py)."""
+    start = {}
+
+    def before(info):
+        start.update(stats, fits=len(report["fits"]), source=info.raw_cell)
+
+    def after(result):
+        if "source" not in start:
+            return
+        fits = report["fits"][start["fits"]:]
+        report["cells"].append({
+            "source": start["source"], "flops": stats["flops"] - start["flops"],
+            "ops": stats["ops"] - start["ops"],
+            "fit_flops": sum(f["flops"] for f in fits), "fit_ops": sum(f["ops"] for f in fits)})
+
+    shell.events.register("pre_run_cell", before)
+    shell.events.register("post_run_cell", after)
+
+
+def _write_report() -> None:
+    """With DGM_EMULATE_REPORT=DIR: what this kernel measured, in DIR/<notebook>.json."""
+    folder = os.environ.get("DGM_EMULATE_REPORT")
+    if folder and report["notebook"]:
+        totals = {k: stats[k] for k in ("flops", "ops", "peak_bytes")}
+        path = Path(folder) / f"{report['notebook']}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({**report, **totals, "kind": _state["mode"].kind}, indent=1))

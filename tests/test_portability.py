@@ -1,0 +1,183 @@
+"""Portability without the hardware: the emulated CUDA and MPS devices of fake_device.py enforce
+the real devices' rules, and the helpers and checks keep them. (The notebooks themselves run on
+both emulated devices under nbval in `make test`, each `fit` audited for syncs.)"""
+
+import warnings
+
+import fake_device
+import matplotlib
+import pytest
+import torch
+import torch.nn.functional as F
+from fake_device import DeviceRuleError
+from torch import nn
+
+from helpers import checks, data, evaluate, runtime, train
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+
+def _emulate(kind, monkeypatch, capability="9.0"):
+    monkeypatch.setenv("DGM_FAKE_CAPABILITY", capability)
+    fake_device.install(kind)
+    return torch.device(fake_device.NAME, 0)
+
+
+@pytest.fixture(params=["cuda", "mps"])
+def device(request, monkeypatch):
+    yield _emulate(request.param, monkeypatch)
+    fake_device.uninstall()
+
+
+@pytest.fixture
+def emulate(monkeypatch):
+    """emulate(kind, capability) -> the device; left again after the test."""
+    yield lambda kind, capability="9.0": _emulate(kind, monkeypatch, capability)
+    fake_device.uninstall()
+
+
+def test_the_emulator_refuses_what_a_real_device_refuses(device):
+    x = torch.randn(4, 3, device=device)
+    with pytest.raises(DeviceRuleError, match="same device"):
+        x + torch.ones(4, 3)  # a CPU tensor in a device operation
+    assert (x * torch.tensor(2.0)).device == device  # a 0-dim CPU tensor is a scalar: allowed
+    with pytest.raises(DeviceRuleError, match="indices"):
+        torch.ones(4)[x[:, 0] > 0]  # a CPU tensor indexed with a device mask
+    assert x[torch.tensor([0, 2])].shape == (2, 3)  # device tensor, CPU indices: allowed
+    with pytest.raises(DeviceRuleError, match="generator"):
+        torch.randn(3, device=device, generator=torch.Generator().manual_seed(0))
+    with pytest.raises(TypeError, match="numpy"):
+        plt.imshow(x)
+    plt.close("all")
+    assert x.cpu().numpy().shape == (4, 3) and x.sum().item() == pytest.approx(float(x.sum()))
+
+
+def test_the_emulated_mps_has_no_float64_and_cuda_autocasts_like_cuda(emulate):
+    dev = emulate("mps")
+    with pytest.raises(TypeError, match="float64"):
+        torch.zeros(2, device=dev).double()
+    with pytest.raises(TypeError, match="float64"):
+        torch.ones(2, dtype=torch.float64).to(dev)
+    fake_device.uninstall()
+    dev = emulate("cuda")
+    assert torch.zeros(2, device=dev).double().dtype == torch.float64  # CUDA has float64
+    layer = nn.Linear(3, 2).to(dev)
+    with torch.autocast(dev.type, dtype=torch.bfloat16):
+        out = layer(torch.randn(4, 3, device=dev))
+        assert out.dtype == torch.bfloat16  # a matmul runs in bf16
+        assert out.float().softmax(1).sum(1).dtype == torch.float32
+        assert F.mse_loss(out, out.detach()).dtype == torch.float32  # losses in float32
+        with pytest.raises(RuntimeError, match="unsafe to autocast"):
+            F.binary_cross_entropy(torch.rand(3, device=dev), torch.rand(3, device=dev))
+
+
+@pytest.mark.parametrize("capability,dtype", [("9.0", torch.bfloat16), ("8.0", torch.bfloat16),
+                                              ("7.5", None), ("7.0", None)])
+def test_bf16_only_where_the_gpu_does_it_natively(emulate, capability, dtype, capsys):
+    dev = emulate("cuda", capability)
+    assert runtime.autocast_dtype(dev) == dtype
+    runtime.setup(verbose=True)
+    line = capsys.readouterr().out
+    assert ("bf16 autocast" in line) == (dtype is not None)  # a T4 (7.5) is told float32
+    assert f"compute capability {capability}" in line and "mode" in line
+
+
+def test_no_autocast_on_mps_or_the_cpu(emulate):
+    assert runtime.autocast_dtype(torch.device("cpu")) is None
+    assert runtime.autocast_dtype(emulate("mps")) is None
+
+
+def test_the_sampling_check_takes_an_answer_built_on_the_device(device):
+    def sample_autoregressive(logits_fn, num_samples, num_pixels, order):
+        x = torch.zeros(num_samples, num_pixels, device=device)  # as the notebook's solution
+        for i in order:
+            x[:, i] = torch.bernoulli(torch.sigmoid(logits_fn(x)[:, i]))
+        return x
+
+    checks.check_sample_autoregressive(sample_autoregressive)
+
+
+def test_the_evaluation_kit_gives_the_cpu_numbers_for_device_samples(device):
+    x, y = data.load("mnist", "test", n=300)
+    on_device = x.to(device)
+    assert evaluate.inception_score(on_device) == evaluate.inception_score(x)
+    assert evaluate.fid(on_device) == evaluate.fid(x)
+    assert evaluate.label_stats(on_device, y.to(device)) == evaluate.label_stats(x, y)
+    copy = evaluate.reference_classifier(device)
+    assert next(copy.parameters()).device == device
+    original = evaluate.reference_classifier()
+    assert all(torch.equal(a.cpu(), b) for a, b in zip(copy.parameters(), original.parameters(),
+                                                       strict=True))
+
+
+def _steps_between(model, loss_fn, batches, num_steps, log_every):
+    """Sync and upload counts of each step (from one loss call to the next) during `fit`."""
+    marks = []
+
+    def counted(m, batch):
+        marks.append((fake_device.stats["syncs"], fake_device.stats["uploads"]))
+        return loss_fn(m, batch)
+
+    train.fit(model, counted, batches, num_steps, lr=1e-3, log_every=log_every)
+    marks.append((fake_device.stats["syncs"], fake_device.stats["uploads"]))
+    return [(s1 - s0, u1 - u0) for (s0, u0), (s1, u1) in zip(marks, marks[1:], strict=False)]
+
+
+def test_training_steps_do_not_wait_for_the_device_between_logs(device):
+    runtime.setup(verbose=False)
+    x = torch.rand(512, 1, 28, 28).to(device)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(784, 32), nn.ReLU(), nn.Linear(32, 1)).to(device)
+    ema = train.EMA(model, 0.9)
+
+    def loss_fn(m, batch):
+        ema.update(m)  # the averaging of 06 and 07 runs in the step too
+        return m(batch).pow(2).mean(), {"mean": m(batch).mean()}
+
+    per_step = _steps_between(model, loss_fn, data.batches(x, batch_size=64), 40, log_every=10)
+    assert len(per_step) == 40
+    quiet = [counts for step, counts in enumerate(per_step, start=1)
+             if step > 1 and step % 10 and step % 8]  # not logging, not an epoch's first batch
+    assert quiet and all(counts == (0, 0) for counts in quiet), per_step
+    logging = per_step[9]  # step 10 reads the loss and one term back
+    assert logging[0] >= 2
+
+
+def test_the_audit_catches_a_step_that_reads_a_value_back(device, monkeypatch):
+    monkeypatch.setattr(train, "fit", train.fit)  # the audit replaces it; restored afterwards
+    fake_device.audit_training_steps()
+    model = nn.Linear(3, 1).to(device)
+    batch = torch.randn(8, 3, device=device)
+    chatty = lambda m, b: m(b).pow(2).mean() * (1 + 0 * m(b).sum().item())  # .item() every step
+    with pytest.raises(DeviceRuleError, match="steps that do not log"):
+        train.fit(model, chatty, iter(lambda: batch, None), 30, log_every=10)
+    quiet = lambda m, b: m(b).pow(2).mean()
+    train.fit(model, quiet, iter(lambda: batch, None), 30, log_every=10)
+
+
+def test_timings_wait_for_the_device(device):
+    rt = runtime.Runtime(device, "quick", 0)
+    before = fake_device.stats["syncs"]
+    out, seconds = rt.timed(lambda a: a * 2, torch.ones(3, device=device))
+    assert fake_device.stats["syncs"] - before == 2 and seconds >= 0 and out.device == device
+
+
+def test_checkpoints_from_the_device_load_anywhere(device, tmp_path):
+    model = nn.Linear(3, 2).to(device)
+    path = tmp_path / "m.pt"
+    assert train.save(path, {"model": model.state_dict(), "history": {"loss": [1.0]}})
+    saved = train.load(path)
+    assert all(t.device.type == "cpu" for t in saved["model"].values())
+    fresh = nn.Linear(3, 2).to(device)
+    fresh.load_state_dict(saved["model"])
+    assert torch.equal(fresh.weight.cpu(), model.weight.cpu())
+
+
+def test_a_folder_that_cannot_be_written_keeps_the_model(tmp_path):
+    blocked = tmp_path / "file"
+    blocked.write_text("not a folder")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert not train.save(blocked / "m.pt", {"model": nn.Linear(2, 2).state_dict()})
+    assert "kept in memory" in str(caught[0].message)
+    assert not list(tmp_path.glob(".*.tmp"))
