@@ -39,8 +39,9 @@ def pick_device() -> torch.device:
             dev = torch.device(wanted)
             torch.empty(1, device=dev)  # fails here if that device is not usable
         except (RuntimeError, AssertionError) as err:
+            reason = (str(err).strip().splitlines() or [type(err).__name__])[0][:160]
             raise RuntimeError(
-                f"DGM_DEVICE={wanted!r} cannot be used on this machine ({err}). "
+                f"DGM_DEVICE={wanted!r} cannot be used on this machine ({reason}).\n"
                 "Unset DGM_DEVICE or set it to 'cpu', 'cuda' or 'mps'."
             ) from None
         return dev

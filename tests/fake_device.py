@@ -32,15 +32,12 @@ not `cuda` or `mps`, so code must not test `device.type == "cuda"` (the course a
 are several times slower than plain CPU runs.
 """
 
-import atexit
-import json
 import os
 import weakref
-from pathlib import Path
 
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
-from torch.utils._pytree import tree_map
+from torch.utils._pytree import tree_flatten, tree_map, tree_unflatten
 from torch.utils.flop_counter import flop_registry
 
 NAME = "fakegpu"
@@ -123,12 +120,6 @@ def _unwrap(t):
     return t.elem if isinstance(t, DeviceTensor) else t
 
 
-def _flat(tree) -> list:
-    out: list = []
-    tree_map(out.append, tree)
-    return out
-
-
 def _on_device(device) -> bool:
     return device is not None and torch.device(device).type == NAME
 
@@ -142,31 +133,34 @@ class FakeAccelerator(TorchDispatchMode):
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
-        flat = _flat((args, kwargs))
-        on_device = any(isinstance(t, DeviceTensor) for t in flat)
+        flat, spec = tree_flatten((args, kwargs))  # once: this runs for every operation
         target = kwargs.get("device")
-        to_device, to_host = _on_device(target), target is not None and not _on_device(target)
-        if not on_device and not to_device:
+        to_device = _on_device(target)
+        if not to_device and not any(type(t) is DeviceTensor for t in flat):
             return func(*args, **kwargs)  # CPU work: nothing to emulate
-        self._check(func, args, kwargs, to_device)
+        to_host = target is not None and not to_device
+        self._check(func, args, kwargs, flat, to_device)
         is_copy = func in (aten._to_copy.default, aten.copy_.default)
-        if func in _SYNCS or (is_copy and (to_host or not isinstance(args[0], DeviceTensor))):
+        if func in _SYNCS or (is_copy and (to_host or type(args[0]) is not DeviceTensor)):
             stats["syncs"] += 1
-        if is_copy and (to_device and not isinstance(args[0], DeviceTensor)
-                        or func is aten.copy_.default and not isinstance(args[1], DeviceTensor)):
+        if is_copy and (to_device and type(args[0]) is not DeviceTensor
+                        or func is aten.copy_.default and type(args[1]) is not DeviceTensor):
             stats["uploads"] += 1
+        plain_args, plain_kwargs = tree_unflatten(
+            [t.elem if type(t) is DeviceTensor else t for t in flat], spec)
         if to_device:
-            kwargs = {**kwargs, "device": torch.device("cpu")}
-        out = func(*tree_map(_unwrap, args), **tree_map(_unwrap, kwargs))
+            plain_kwargs["device"] = torch.device("cpu")
+        out = func(*plain_args, **plain_kwargs)
         stats["ops"] += 1  # one kernel launch on a real device
         count_flops = flop_registry.get(func._overloadpacket)
         if count_flops is not None:
-            stats["flops"] += count_flops(*tree_map(_unwrap, args), **tree_map(_unwrap, kwargs),
-                                          out_val=out)
+            stats["flops"] += count_flops(*plain_args, **plain_kwargs, out_val=out)
         if to_host or func is aten._local_scalar_dense.default:
             return out  # a plain CPU tensor, or a Python number
-        if func is aten.copy_.default and not isinstance(args[0], DeviceTensor):
+        if func is aten.copy_.default and type(args[0]) is not DeviceTensor:
             return args[0]  # copied into a CPU tensor
+        if isinstance(out, torch.Tensor):
+            return self._wrap(func, out)
         return tree_map(lambda t: self._wrap(func, t), out)
 
     def _wrap(self, func, t):
@@ -177,7 +171,7 @@ class FakeAccelerator(TorchDispatchMode):
                             f"doesn't support float64. Please use float32 instead. ({func})")
         return DeviceTensor(t)
 
-    def _check(self, func, args, kwargs, to_device):
+    def _check(self, func, args, kwargs, flat, to_device):
         gen = kwargs.get("generator")
         if gen is not None and gen.device.type == "cpu":
             raise DeviceRuleError(
@@ -192,8 +186,8 @@ class FakeAccelerator(TorchDispatchMode):
         if func is aten.index.Tensor and any(i is not None and i.dtype == torch.bool
                                              for i in args[1]):
             stats["syncs"] += 1  # a boolean mask: the result's size comes back from the device
-        for t in _flat((args, kwargs)):
-            if isinstance(t, torch.Tensor) and not isinstance(t, DeviceTensor) and t.ndim > 0:
+        for t in flat:
+            if isinstance(t, torch.Tensor) and type(t) is not DeviceTensor and t.ndim > 0:
                 if func in _INDEXING and t is not args[0]:
                     continue  # CUDA accepts CPU indices for a device tensor
                 raise DeviceRuleError(
@@ -364,92 +358,3 @@ def uninstall() -> None:
     if mode is not None:
         mode.__exit__(None, None, None)
     os.environ.pop("DGM_DEVICE", None)
-
-
-def audit_training_steps() -> None:
-    """Make every `helpers.train.fit` on the device prove that its steps leave the host alone.
-
-    Between the start of one step and the next, the counters may move only on logging steps
-    (and the first step, which creates the optimiser's state): any other step that reads a value
-    back, or copies a fresh tensor from the CPU, raises DeviceRuleError naming the step. A few
-    uploads are allowed for the batch order, which crosses once per epoch (every other step at
-    most, with the 256-image stand-ins of quick mode), but not one on every step.
-    """
-    from helpers import evaluate, train
-
-    fit = train.fit
-
-    def audited_fit(model, loss_fn, batches, num_steps, *args, log_every=10, **kwargs):
-        if next(model.parameters()).device.type != NAME:
-            return fit(model, loss_fn, batches, num_steps, *args, log_every=log_every, **kwargs)
-        marks, sizes, before = [], [], dict(stats)
-
-        def counted(m, batch):
-            marks.append((stats["syncs"], stats["uploads"]))
-            sizes.append(len(batch[0] if isinstance(batch, tuple | list) else batch))
-            return loss_fn(m, batch)
-
-        history = fit(model, counted, batches, num_steps, *args, log_every=log_every, **kwargs)
-        marks.append((stats["syncs"], stats["uploads"]))
-        report["fits"].append({
-            "desc": kwargs.get("desc", "training"), "steps": int(num_steps),
-            "full_steps": int(getattr(num_steps, "full", num_steps)), "batch": sizes[0],
-            "flops": stats["flops"] - before["flops"], "ops": stats["ops"] - before["ops"]})
-        _write_report()
-        quiet = [(step, s1 - s0, u1 - u0) for step, ((s0, u0), (s1, u1))
-                 in enumerate(zip(marks, marks[1:], strict=False), start=1)
-                 if step > 1 and step % log_every and step != num_steps]
-        syncing = [(step, syncs) for step, syncs, up in quiet if syncs > up]  # a copy is one
-        uploads = sum(u for _, _, u in quiet)
-        if syncing or uploads > len(quiet) // 2 + 1:  # an epoch's order: at most every 2 steps
-            raise DeviceRuleError(
-                f"training ({kwargs.get('desc', 'fit')}) made the host wait for the device on "
-                f"steps that do not log: syncs at (step, count) {syncing[:5]}, {uploads} copies "
-                f"from the CPU in {len(quiet)} such steps. Keep values on the device between "
-                "logging steps (no .item(), float(), print or CPU tensors inside the step).")
-        return history
-
-    train.fit = audited_fit
-    record = evaluate.record
-
-    def reporting_record(notebook, *args, **kwargs):
-        report["notebook"] = notebook
-        _write_report()
-        return record(notebook, *args, **kwargs)
-
-    evaluate.record = reporting_record
-    atexit.register(_write_report)
-
-
-report: dict = {"notebook": None, "fits": [], "cells": []}
-
-
-def track_cells(shell) -> None:
-    """Record the device FLOPs and operations of each notebook cell (with its source), so that an
-    estimate can scale each cell's work to the full run (tests/gpu_budget.py)."""
-    start = {}
-
-    def before(info):
-        start.update(stats, fits=len(report["fits"]), source=info.raw_cell)
-
-    def after(result):
-        if "source" not in start:
-            return
-        fits = report["fits"][start["fits"]:]
-        report["cells"].append({
-            "source": start["source"], "flops": stats["flops"] - start["flops"],
-            "ops": stats["ops"] - start["ops"],
-            "fit_flops": sum(f["flops"] for f in fits), "fit_ops": sum(f["ops"] for f in fits)})
-
-    shell.events.register("pre_run_cell", before)
-    shell.events.register("post_run_cell", after)
-
-
-def _write_report() -> None:
-    """With DGM_EMULATE_REPORT=DIR: what this kernel measured, in DIR/<notebook>.json."""
-    folder = os.environ.get("DGM_EMULATE_REPORT")
-    if folder and report["notebook"]:
-        totals = {k: stats[k] for k in ("flops", "ops", "peak_bytes")}
-        path = Path(folder) / f"{report['notebook']}.json"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps({**report, **totals, "kind": _state["mode"].kind}, indent=1))

@@ -24,6 +24,10 @@ def test_notebook_is_stripped_and_follows_the_template(path):
     text = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
     assert "## Summary" in text and "## References" in text and "Exercises" in text
     assert "evaluate.record(" in "\n".join(c.source for c in code)
+    source = "\n".join(c.source for c in code)
+    for device_specific in ("torch.cuda", 'type == "cuda"', "perf_counter"):
+        assert device_specific not in source, (  # the same lines must serve CUDA, MPS and CPU
+            f"{device_specific}: ask helpers.runtime (rt.autocast, rt.timed, runtime.synchronize)")
     for i, cell in enumerate(code):
         if student.BEGIN in cell.source:  # each exercise is followed by its check
             assert "checks.check_" in code[i + 1].source

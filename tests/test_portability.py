@@ -2,10 +2,14 @@
 the real devices' rules, and the helpers and checks keep them. (The notebooks themselves run on
 both emulated devices under nbval in `make test`, each `fit` audited for syncs.)"""
 
+import gc
 import warnings
+from pathlib import Path
 
+import emulated_kernel
 import fake_device
 import matplotlib
+import nbformat
 import pytest
 import torch
 import torch.nn.functional as F
@@ -144,8 +148,9 @@ def test_training_steps_do_not_wait_for_the_device_between_logs(device):
 
 
 def test_the_audit_catches_a_step_that_reads_a_value_back(device, monkeypatch):
-    monkeypatch.setattr(train, "fit", train.fit)  # the audit replaces it; restored afterwards
-    fake_device.audit_training_steps()
+    monkeypatch.setattr(train, "fit", train.fit)  # the audit replaces both; restored afterwards
+    monkeypatch.setattr(evaluate, "record", evaluate.record)
+    emulated_kernel.audit_training_steps()
     model = nn.Linear(3, 1).to(device)
     batch = torch.randn(8, 3, device=device)
     chatty = lambda m, b: m(b).pow(2).mean() * (1 + 0 * m(b).sum().item())  # .item() every step
@@ -181,3 +186,33 @@ def test_a_folder_that_cannot_be_written_keeps_the_model(tmp_path):
         assert not train.save(blocked / "m.pt", {"model": nn.Linear(2, 2).state_dict()})
     assert "kept in memory" in str(caught[0].message)
     assert not list(tmp_path.glob(".*.tmp"))
+
+
+def _notebook_cells(name: str, *markers: str) -> dict:
+    """Run a notebook's set-up cell and the code cells that contain `markers`; their namespace."""
+    nb = nbformat.read(Path(__file__).resolve().parent.parent / "notebooks" / name, as_version=4)
+    code = [c.source for c in nb.cells if c.cell_type == "code"]
+    namespace: dict = {}
+    for source in [code[0], *[next(c for c in code if m in c) for m in markers]]:
+        exec(source, namespace)
+    return namespace
+
+
+def test_06_samples_without_keeping_every_step_unless_asked(device, monkeypatch):
+    monkeypatch.setenv("DGM_QUICK", "1")
+    ns = _notebook_cells("06_diffusion.ipynb", "def cosine_alpha_bar", "def ddpm_step",
+                         "def ddim_step", "def sample(")
+    x = torch.randn(64, 1, 28, 28, device=device)
+    no_noise = lambda x_t, t: torch.zeros_like(x_t)
+
+    def peak(**kwargs):
+        gc.collect()  # tensors of earlier tests must not be freed during the measurement
+        fake_device.stats["peak_bytes"] = fake_device.stats["live_bytes"]
+        start = fake_device.stats["live_bytes"]
+        out = ns["sample"](no_noise, x, None, **kwargs)
+        return fake_device.stats["peak_bytes"] - start, out
+
+    lean, _ = peak()
+    full, path = peak(trajectory=True)
+    assert len(path) == 1001 and full > 500 * x.nbytes
+    assert lean < 20 * x.nbytes, f"sampling held {lean / x.nbytes:.0f} batches at once"
