@@ -39,7 +39,10 @@ class DataError(RuntimeError):
 
 
 def data_root() -> Path:
-    return Path(os.environ.get("DGM_DATA") or REPO / "data")
+    """$DGM_DATA, else <repo>/data. A relative DGM_DATA counts from the repository, so that `make`
+    (run in the repository) and a notebook's kernel (run in notebooks/) use the same folder."""
+    root = Path(os.environ.get("DGM_DATA") or REPO / "data").expanduser()
+    return root if root.is_absolute() else REPO / root
 
 
 def _check(name: str) -> str | None:
@@ -63,7 +66,7 @@ def _how_to_get(name: str) -> str:
                 "`make data DATASETS=cifar10`, or copy its `cifar-10-batches-py/` folder into "
                 f"{data_root()}. The MNIST parts of the notebooks run without it.")
     return ("Run `make data` on a machine with internet, or `make data MIRROR=DIR` to copy it "
-            "from a local mirror in torchvision's layout (DIR/MNIST/raw/...). "
+            f"from a local mirror in torchvision's layout (DIR/{DATASETS[name][1]}/raw/...). "
             "Set DGM_DATA to use another data folder.")
 
 

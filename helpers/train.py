@@ -137,6 +137,7 @@ def save(path: Path, obj: dict) -> bool:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
+        _remove_abandoned(path)
         torch.save(tree_map(on_cpu, obj), tmp)
         os.replace(tmp, path)
         return True
@@ -148,3 +149,22 @@ def save(path: Path, obj: dict) -> bool:
                       "is kept in memory for this session. Point DGM_DATA at a writable folder "
                       "to keep it.", stacklevel=2)
         return False
+
+
+def _remove_abandoned(path: Path) -> None:
+    """Delete the temporary files of earlier saves of `path` whose process is gone (killed while
+    saving); a save in progress in another live process is left alone."""
+    for tmp in path.parent.glob(f".{path.name}.*.tmp"):
+        pid = tmp.name[len(path.name) + 2:-len(".tmp")]
+        if pid.isdigit() and not _running(int(pid)):
+            tmp.unlink(missing_ok=True)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return False
+    except OSError:  # it exists but belongs to someone else
+        return True
+    return True

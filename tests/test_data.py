@@ -1,6 +1,7 @@
 """Datasets as tensors, binarisation, batching, and the clear errors for missing or damaged data."""
 
 import socket
+from pathlib import Path
 
 import pytest
 import torch
@@ -97,3 +98,16 @@ def test_unknown_names_are_refused():
         data.load("imagenet")
     with pytest.raises(ValueError, match="split"):
         data.load("mnist", "validation")
+
+
+def test_a_relative_data_folder_counts_from_the_repository(monkeypatch):
+    monkeypatch.setenv("DGM_DATA", "some/folder")
+    monkeypatch.chdir(data.REPO / "notebooks")  # where a notebook's kernel runs
+    assert data.data_root() == data.REPO / "some" / "folder"
+    monkeypatch.setenv("DGM_DATA", "/abs/folder")
+    assert data.data_root() == Path("/abs/folder")
+
+
+def test_the_hint_names_the_dataset_s_own_folder():
+    assert "DIR/FashionMNIST/raw" in data._how_to_get("fashion")
+    assert "DIR/MNIST/raw" in data._how_to_get("mnist")

@@ -1,6 +1,9 @@
 """The training loop learns and fails loudly; the checkpoint cache loads, retrains, splits modes."""
 
 import itertools
+import os
+import subprocess
+import sys
 import warnings
 
 import pytest
@@ -104,3 +107,15 @@ def test_damaged_checkpoint_is_retrained_with_a_warning(cache):
         run(nn.Linear(3, 1), {"lr": 0.05})
     assert len(calls) == 2 and "training again" in str(caught[0].message)
     assert not list(path.parent.glob(".*.tmp")), "no temporary file is left behind"
+
+
+def test_a_save_removes_what_a_killed_save_left_behind(tmp_path):
+    path = tmp_path / "m.pt"
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()  # a process id that no longer runs
+    abandoned = tmp_path / f".m.pt.{gone.pid}.tmp"
+    in_progress = tmp_path / f".m.pt.{os.getppid()}.tmp"  # a live process: left alone
+    abandoned.write_bytes(b"half a checkpoint")
+    in_progress.write_bytes(b"being written")
+    assert train.save(path, {"model": nn.Linear(2, 2).state_dict()})
+    assert path.is_file() and not abandoned.exists() and in_progress.exists()
