@@ -19,8 +19,10 @@ PARALLEL := -n 2 --dist loadscope
 # The notebooks on emulated accelerators (tests/fake_device.py): an IPython start-up file installs
 # the emulated device in every kernel, and DGM_RETRAIN=1 makes every training run under its audit.
 STARTUP := build/ipython/profile_default/startup/00-emulated-device.py
+# The CIFAR-10 sections run on random stand-in images under test (never shown to a student).
+NOTEBOOK_TESTS := DGM_CIFAR10=standin
 EMULATED = IPYTHONDIR=$(CURDIR)/build/ipython DGM_TESTS=$(CURDIR)/tests DGM_RETRAIN=1 \
-  OMP_NUM_THREADS=1
+  OMP_NUM_THREADS=1 $(NOTEBOOK_TESTS)
 
 .PHONY: help setup lab test test-devices test-gpu-smoke run data student lint classifier clean bench
 
@@ -48,7 +50,8 @@ student: $(STAMP)  ## write student copies to student/ (changed copies are kept 
 
 lab: $(STAMP) student  ## open JupyterLab with everything installed and the data in place
 	@$(MAKE) --no-print-directory data || echo "lab: opening JupyterLab without the data (see the message above)."
-	$(BIN)/jupyter lab --notebook-dir=. --ServerApp.default_url=/lab/tree/student \
+	@# LabApp, not ServerApp: JupyterLab's own default URL would override the server's.
+	$(BIN)/jupyter lab --notebook-dir=. --LabApp.default_url=/lab/tree/student \
 	  $(if $(filter 0,$(shell id -u)),--allow-root)  # root: containers and cloud VMs
 
 classifier: $(STAMP)  ## train (once) and cache the reference MNIST classifier of the evaluation kit
@@ -59,7 +62,7 @@ lint: $(STAMP)  ## ruff on helpers, tests and notebooks
 
 test: $(STAMP) data lint classifier  ## unit tests, every notebook (quick) on the CPU, then on emulated CUDA and MPS
 	OMP_NUM_THREADS=1 DGM_QUICK=1 $(BIN)/python -m pytest tests $(PARALLEL)
-	OMP_NUM_THREADS=1 DGM_QUICK=1 $(BIN)/python -m pytest $(NBVAL) $(PARALLEL) $(NOTEBOOKS)
+	OMP_NUM_THREADS=1 DGM_QUICK=1 $(NOTEBOOK_TESTS) $(BIN)/python -m pytest $(NBVAL) $(PARALLEL) $(NOTEBOOKS)
 	@$(MAKE) --no-print-directory test-devices
 
 test-devices: $(STAMP) data classifier $(STARTUP)  ## every notebook (quick) on an emulated CUDA GPU, then Apple MPS

@@ -175,8 +175,9 @@ def bits_per_dim(nll_nats: float, num_dims: int = 784) -> float:
     return nll_nats / (num_dims * math.log(2))
 
 
-def record(notebook: str, metrics: dict, targets: dict | None = None) -> dict:
-    """Store the notebook's final figures in build/results/<notebook>-<mode>.json and print them.
+def record(notebook: str, metrics: dict, targets: dict | None = None) -> None:
+    """Store the notebook's final figures in build/results/<notebook>-<mode>.json and print them
+    (returning nothing, so that the cell shows the table once).
 
     `targets` maps a metric to a (op, value) pair, e.g. {"nll_nats": ("<=", 100)}.
     """
@@ -200,7 +201,6 @@ def record(notebook: str, metrics: dict, targets: dict | None = None) -> dict:
         t = result["targets"].get(k)
         goal = f"  (target {t['op']} {t['value']}: {'met' if t['met'] else 'NOT met'})" if t else ""
         print(f"  {k:<28} {v:10.4g}{goal}")
-    return result
 
 
 if __name__ == "__main__":  # `make classifier`: train and cache it ahead of the notebooks

@@ -71,13 +71,16 @@ def test_bits_per_dim():
     assert evaluate.bits_per_dim(3072 * math.log(2) * 3, num_dims=3072) == pytest.approx(3.0)
 
 
-def test_record_writes_figures_and_targets():
+def test_record_writes_figures_and_targets(capsys):
     runtime.setup(verbose=False)
-    result = evaluate.record("test_notebook", {"nll": 90.0, "is": 8.0},
-                             targets={"nll": ("<=", 100), "is": (">=", 9)})
+    returned = evaluate.record("test_notebook", {"nll": 90.0, "is": 8.0},
+                               targets={"nll": ("<=", 100), "is": (">=", 9)})
+    assert returned is None  # a notebook's last line must not echo it under the printed table
     path = data.REPO / "build" / "results" / f"test_notebook-{runtime.current().mode}.json"
     saved = json.loads(path.read_text())
     path.unlink()
-    assert saved == result and saved["metrics"] == {"nll": 90.0, "is": 8.0}
+    printed = capsys.readouterr().out
+    assert "(target <= 100: met)" in printed and "(target >= 9: NOT met)" in printed
+    assert saved["metrics"] == {"nll": 90.0, "is": 8.0}
     assert saved["targets"]["nll"]["met"] and not saved["targets"]["is"]["met"]
     assert saved["wall_time_s"] >= 0 and saved["mode"] in runtime.MODES
