@@ -38,11 +38,16 @@ class DataError(RuntimeError):
     """A dataset is missing or damaged; the message says what to run."""
 
 
+def from_repo(path) -> Path:
+    """A path from a setting: relative ones count from the repository, so that `make` (run in the
+    repository) and a notebook's kernel (run in notebooks/) mean the same folder."""
+    path = Path(path).expanduser()
+    return path if path.is_absolute() else REPO / path
+
+
 def data_root() -> Path:
-    """$DGM_DATA, else <repo>/data. A relative DGM_DATA counts from the repository, so that `make`
-    (run in the repository) and a notebook's kernel (run in notebooks/) use the same folder."""
-    root = Path(os.environ.get("DGM_DATA") or REPO / "data").expanduser()
-    return root if root.is_absolute() else REPO / root
+    """$DGM_DATA, else <repo>/data."""
+    return from_repo(os.environ.get("DGM_DATA") or REPO / "data")
 
 
 def _check(name: str) -> str | None:

@@ -66,11 +66,12 @@ def _train_classifier(model) -> dict:
 def _classifier_on_cpu() -> Classifier:
     """The reference classifier, loaded from the cache or trained once on the CPU in float32."""
     digest = hashlib.sha1(json.dumps(CLASSIFIER, sort_keys=True).encode()).hexdigest()[:10]
-    path = data.data_root() / "checkpoints" / f"evaluate-classifier-{digest}.pt"
+    filename = f"evaluate-classifier-{digest}.pt"
+    path = train.find(filename)
     with torch.random.fork_rng(devices=[]):  # the notebook's random stream is left untouched
         torch.manual_seed(CLASSIFIER["seed"])  # before the weights are drawn: the same every time
         model = Classifier(CLASSIFIER["channels"], CLASSIFIER["hidden"])
-        if path.exists():
+        if path is not None:
             try:
                 model.load_state_dict(train.load(path)["model"])
                 return model.eval().requires_grad_(False)
@@ -84,8 +85,8 @@ def _classifier_on_cpu() -> Classifier:
     xt, yt = data.load("mnist", "test", device=CPU)
     accuracy = float((predict(model, xt).argmax(1) == yt).float().mean())
     print(f"reference classifier: test accuracy {accuracy:.2%}")
-    train.save(path, {"model": model.state_dict(), "config": CLASSIFIER, "history": history,
-                      "metrics": {"test_accuracy": accuracy}})
+    train.store(filename, {"model": model.state_dict(), "config": CLASSIFIER, "history": history,
+                           "metrics": {"test_accuracy": accuracy}})
     return model.requires_grad_(False)
 
 

@@ -86,12 +86,25 @@ class EMA(torch.nn.Module):
             mine.copy_(theirs)
 
 
-def checkpoint_path(notebook: str, name: str, config: dict) -> Path:
-    """data/checkpoints/<notebook>-<name>-<hash of config and mode>.pt"""
+def checkpoint_dirs() -> list[Path]:
+    """The folders searched for trained models, in order: DGM_CHECKPOINTS (several, separated by
+    ':'; relative ones count from the repository), else <data folder>/checkpoints. New models go
+    to the first folder that can be written, so a class lists a personal folder first and a
+    shared read-only one after it (the README's "Teaching a class")."""
+    folders = [p for p in os.environ.get("DGM_CHECKPOINTS", "").split(os.pathsep) if p.strip()]
+    return [data.from_repo(p) for p in folders] or [data.data_root() / "checkpoints"]
+
+
+def checkpoint_name(notebook: str, name: str, config: dict) -> str:
+    """<notebook>-<name>-<hash of config and mode>.pt"""
     key = json.dumps({"config": config, "mode": runtime.current().label}, sort_keys=True,
                      default=str)
-    digest = hashlib.sha1(key.encode()).hexdigest()[:10]
-    return data.data_root() / "checkpoints" / f"{notebook}-{name}-{digest}.pt"
+    return f"{notebook}-{name}-{hashlib.sha1(key.encode()).hexdigest()[:10]}.pt"
+
+
+def find(filename: str) -> Path | None:
+    """The first saved copy of a checkpoint in checkpoint_dirs(), or None."""
+    return next((d / filename for d in checkpoint_dirs() if (d / filename).is_file()), None)
 
 
 def train_or_load(notebook: str, name: str, model: torch.nn.Module, config: dict,
@@ -101,8 +114,9 @@ def train_or_load(notebook: str, name: str, model: torch.nn.Module, config: dict
     The key hashes `config` and the run mode, so quick runs never reuse full-mode weights.
     DGM_RETRAIN=1 trains again. Returns the history that `train()` returned.
     """
-    path = checkpoint_path(notebook, name, config)
-    if path.exists() and not runtime.flag("DGM_RETRAIN"):
+    filename = checkpoint_name(notebook, name, config)
+    path = find(filename)
+    if path is not None and not runtime.flag("DGM_RETRAIN"):
         problem = None
         try:
             saved = load(path)
@@ -115,12 +129,12 @@ def train_or_load(notebook: str, name: str, model: torch.nn.Module, config: dict
                 problem = f"it holds another model: {str(err).splitlines()[0][:120]}"
         if problem is None:
             model.eval()
-            print(f"loaded {name} from {path.name} (DGM_RETRAIN=1 trains it again)")
+            print(f"loaded {name} from {path} (DGM_RETRAIN=1 trains it again)")
             return saved["history"]
         warnings.warn(f"could not load the saved {name} from {path} ({problem}); training again, "
-                      "and the file will be replaced", stacklevel=2)
+                      "and a new file will be saved", stacklevel=2)
     history = train()
-    save(path, {"model": model.state_dict(), "config": config, "history": history})
+    store(filename, {"model": model.state_dict(), "config": config, "history": history})
     return history
 
 
@@ -129,10 +143,31 @@ def load(path: Path) -> dict:
     return torch.load(path, map_location="cpu", weights_only=True)
 
 
+def store(filename: str, obj: dict, folders: list[Path] | None = None) -> Path | None:
+    """Save `obj` as `filename` in the first of `folders` (default: checkpoint_dirs()) that can
+    be written, and return the path. If none can (a read-only class folder, a full disk), warn
+    once and return None: the trained model stays in memory for this session."""
+    problems = []
+    for folder in folders or checkpoint_dirs():
+        try:
+            _write(folder / filename, obj)
+            return folder / filename
+        except (OSError, RuntimeError) as err:
+            problems.append(f"{folder}: {str(err).splitlines()[0][:160]}")
+    warnings.warn(f"could not save {filename} ({'; '.join(problems)}); the trained model is kept "
+                  "in memory for this session. Point DGM_CHECKPOINTS (or DGM_DATA) at a writable "
+                  "folder to keep it.", stacklevel=2)
+    return None
+
+
 def save(path: Path, obj: dict) -> bool:
+    """`store` into one given path; False (after a warning) if it cannot be written."""
+    return store(path.name, obj, [path.parent]) is not None
+
+
+def _write(path: Path, obj: dict) -> None:
     """torch.save a CPU copy of `obj` to a temporary file, then rename: a crash never leaves half
-    a checkpoint, and the file loads on any device. If the folder cannot be written (a read-only
-    class folder, a full disk), warn and return False: the trained model stays in memory."""
+    a checkpoint, and the file loads on any device."""
     on_cpu = lambda v: v.detach().cpu() if isinstance(v, torch.Tensor) else v
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
@@ -140,15 +175,10 @@ def save(path: Path, obj: dict) -> bool:
         _remove_abandoned(path)
         torch.save(tree_map(on_cpu, obj), tmp)
         os.replace(tmp, path)
-        return True
-    except (OSError, RuntimeError) as err:
+    except BaseException:
         if tmp.is_file():
             tmp.unlink()
-        reason = str(err).splitlines()[0][:200]
-        warnings.warn(f"could not save {path.name} in {path.parent} ({reason}); the trained model "
-                      "is kept in memory for this session. Point DGM_DATA at a writable folder "
-                      "to keep it.", stacklevel=2)
-        return False
+        raise
 
 
 def _remove_abandoned(path: Path) -> None:

@@ -2,10 +2,13 @@
 
 from pathlib import Path
 
+import fake_device
 import nbformat
 import pytest
 
 from helpers import student
+
+fake_device.register()  # before any backward pass of the test session (see its docstring)
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 

@@ -332,19 +332,26 @@ def _register_backend(module: _DeviceModule) -> None:
 _state: dict = {}
 
 
-def install(kind: str) -> FakeAccelerator:
-    """Emulate `kind` ("cuda" or "mps") from now on in this process, e.g. a notebook's kernel.
-    Sets DGM_DEVICE so that `helpers.runtime` picks the emulated device."""
+def register(kind: str = "cuda") -> None:
+    """Register the emulated device with PyTorch, as `kind` ("cuda" or "mps"); once per process,
+    later calls only switch the kind. It must come before the process's first backward pass,
+    even one on the CPU: autograd sizes its per-device queues then (tests/conftest.py does it)."""
     if kind not in ("cuda", "mps"):
         raise ValueError(f"DGM_EMULATE can be 'cuda' or 'mps', not {kind!r}")
     capability = tuple(int(v) for v in os.environ.get("DGM_FAKE_CAPABILITY", "9.0").split("."))
     module = _DeviceModule(kind, capability)
-    if "module" not in _state:
-        _register_backend(module)
-        _register_autocast()
-        _state["module"] = module
-    else:  # installed before in this process: switch the kind
+    if "module" in _state:
         _state["module"].__dict__.update(module.__dict__)
+        return
+    _register_backend(module)
+    _register_autocast()
+    _state["module"] = module
+
+
+def install(kind: str) -> FakeAccelerator:
+    """Emulate `kind` ("cuda" or "mps") from now on in this process, e.g. a notebook's kernel.
+    Sets DGM_DEVICE so that `helpers.runtime` picks the emulated device."""
+    register(kind)
     mode = FakeAccelerator(kind)
     mode.__enter__()
     _state["mode"] = mode

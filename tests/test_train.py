@@ -88,17 +88,17 @@ def test_cache_trains_once_then_loads_the_same_weights(cache, monkeypatch):
 def test_cache_key_holds_the_mode(monkeypatch):
     monkeypatch.setenv("DGM_QUICK", "1")
     runtime.setup(verbose=False)
-    quick = train.checkpoint_path("nb", "m", {"a": 1})
+    quick = train.checkpoint_name("nb", "m", {"a": 1})
     monkeypatch.setenv("DGM_QUICK", "0")
     runtime.setup(verbose=False)
-    full = train.checkpoint_path("nb", "m", {"a": 1})
-    assert quick != full and quick.name.startswith("nb-m-")
+    full = train.checkpoint_name("nb", "m", {"a": 1})
+    assert quick != full and quick.startswith("nb-m-")
 
 
 def test_damaged_checkpoint_is_retrained_with_a_warning(cache):
     run, calls = cache
     run(nn.Linear(3, 1), {"lr": 0.05})
-    path = train.checkpoint_path("test", "linear", {"lr": 0.05})
+    path = train.find(train.checkpoint_name("test", "linear", {"lr": 0.05}))
     saved = torch.load(path, weights_only=True)  # plain state_dict and values only
     assert set(saved) == {"model", "config", "history"}
     path.write_bytes(b"not a checkpoint")
@@ -106,6 +106,7 @@ def test_damaged_checkpoint_is_retrained_with_a_warning(cache):
         warnings.simplefilter("always")
         run(nn.Linear(3, 1), {"lr": 0.05})
     assert len(calls) == 2 and "training again" in str(caught[0].message)
+    assert "weights_only" not in str(caught[0].message)  # no advice to load it unsafely
     assert not list(path.parent.glob(".*.tmp")), "no temporary file is left behind"
 
 
@@ -119,3 +120,37 @@ def test_a_save_removes_what_a_killed_save_left_behind(tmp_path):
     in_progress.write_bytes(b"being written")
     assert train.save(path, {"model": nn.Linear(2, 2).state_dict()})
     assert path.is_file() and not abandoned.exists() and in_progress.exists()
+
+
+def test_a_class_shares_one_cache_and_each_student_retrains_into_their_own(cache, tmp_path,
+                                                                           monkeypatch, capsys):
+    run, calls = cache
+    shared, personal = tmp_path / "shared", tmp_path / "home" / "dgm"
+    monkeypatch.setenv("DGM_CHECKPOINTS", str(shared))  # the instructor fills the shared folder
+    taught = nn.Linear(3, 1)
+    run(taught, {"lr": 0.05})
+    filename = train.checkpoint_name("test", "linear", {"lr": 0.05})
+    original = (shared / filename).read_bytes()
+    monkeypatch.setenv("DGM_CHECKPOINTS", f"{personal}{os.pathsep}{shared}")  # a student
+    student = nn.Linear(3, 1)
+    run(student, {"lr": 0.05})
+    assert len(calls) == 1 and torch.equal(student.weight, taught.weight)  # loaded, not trained
+    assert str(shared / filename) in capsys.readouterr().out
+    monkeypatch.setenv("DGM_RETRAIN", "1")
+    run(nn.Linear(3, 1), {"lr": 0.05})  # a retrain goes to the student's own folder
+    assert len(calls) == 2 and (personal / filename).is_file()
+    assert (shared / filename).read_bytes() == original
+
+
+def test_a_save_goes_to_the_first_folder_that_can_be_written(tmp_path, monkeypatch):
+    blocked = tmp_path / "a-file"
+    blocked.write_text("in the way")  # a folder path that cannot be created
+    writable = tmp_path / "ok"
+    monkeypatch.setenv("DGM_CHECKPOINTS", f"{blocked / 'sub'}{os.pathsep}{writable}")
+    assert train.store("m.pt", {"x": 1}) == writable / "m.pt"
+    monkeypatch.setenv("DGM_CHECKPOINTS", str(blocked / "sub"))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert train.store("m.pt", {"x": 1}) is None
+    assert "kept in memory" in str(caught[0].message) and str(blocked / "sub") in str(
+        caught[0].message)
