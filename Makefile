@@ -31,13 +31,18 @@ help:  ## list the targets
 
 setup: $(STAMP)  ## build .venv with the pinned requirements and the helpers package
 
-$(STAMP): requirements.txt pyproject.toml
+$(STAMP): requirements.txt pyproject.toml .gitattributes
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@# uv installs the pinned set in seconds; plain pip is the fallback.
 	@if $(BIN)/python -m pip install -q uv; then \
 	  $(BIN)/uv pip install -q --python $(BIN)/python -r requirements.txt -e . ; \
 	else \
 	  $(BIN)/python -m pip install -q -r requirements.txt -e . ; \
+	fi
+	@# The git filter of .gitattributes: a notebook run in JupyterLab is committed without outputs.
+	@if git rev-parse --git-dir >/dev/null 2>&1; then \
+	  git config filter.strip-notebooks.clean "'$(CURDIR)/$(BIN)/python' -m helpers.student strip"; \
+	  git config filter.strip-notebooks.smudge cat; \
 	fi
 	@touch $@
 	@echo "setup: $(VENV) is ready ($$($(BIN)/python -c 'import torch; print("torch", torch.__version__)'))"

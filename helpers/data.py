@@ -139,11 +139,11 @@ def load(name: str = "mnist", split: str = "train", device=None, n: int | None =
 
 def optional_cifar10(split: str = "train", device=None) -> torch.Tensor | None:
     """The notebooks' CIFAR-10 option: the images when DGM_CIFAR10=1 (a clear DataError when the
-    data is absent); with DGM_CIFAR10=standin, which only the test suite sets, 256 random images
+    data is absent); with DGM_CIFAR10=standin, which only the test suite sets, 1,024 random images
     of its shape, so that the code runs (the numbers mean nothing and are never shown to a
     student); otherwise None, saying how to turn the option on."""
     if os.environ.get("DGM_CIFAR10", "").strip().lower() == "standin":
-        return torch.rand(256, 3, 32, 32, generator=torch.Generator().manual_seed(0)).to(device)
+        return torch.rand(1024, 3, 32, 32, generator=torch.Generator().manual_seed(0)).to(device)
     if runtime.flag("DGM_CIFAR10"):
         return load("cifar10", split, device=device)[0]  # (N, 3, 32, 32)
     print("CIFAR-10 part skipped: set DGM_CIFAR10=1 (and run `make data DATASETS=cifar10`).")

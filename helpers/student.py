@@ -46,9 +46,26 @@ def stub_source(source: str) -> str:
     return "\n".join(out)
 
 
+KERNELSPEC = {"display_name": "Python 3", "language": "python", "name": "python3"}
+
+
+def strip(text: str) -> str:
+    """A notebook as it is committed: no outputs or execution counts, no cell metadata but tags,
+    and the notebook metadata that running it in JupyterLab changes set back. `make setup` makes
+    it the git filter of notebooks/ (.gitattributes), so opening and running a solved notebook
+    changes nothing that git commits; `make student` reads its sources through it too."""
+    nb = nbformat.reads(text, as_version=4)
+    for cell in nb.cells:
+        cell.metadata = {k: v for k, v in cell.metadata.items() if k == "tags"}
+        if cell.cell_type == "code":
+            cell.outputs, cell.execution_count = [], None
+    nb.metadata = {"kernelspec": KERNELSPEC, "language_info": {"name": "python"}}
+    return nbformat.writes(nb) + "\n"
+
+
 def student_notebook(path: Path) -> str:
     """The student version of one notebook, as the text of an .ipynb file, outputs stripped."""
-    nb = nbformat.read(path, as_version=4)
+    nb = nbformat.reads(strip(path.read_text()), as_version=4)
     for cell in nb.cells:
         if cell.cell_type == "code":
             try:
@@ -103,7 +120,12 @@ def write_student_copies(src: Path, dst: Path, force: bool = False) -> dict[str,
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description="Write student copies of the notebooks.")
+    argv = sys.argv[1:] if argv is None else argv
+    if argv == ["strip"]:  # the git filter: a notebook on stdin, as committed on stdout
+        sys.stdout.write(strip(sys.stdin.read()))
+        return 0
+    parser = argparse.ArgumentParser(description="Write student copies of the notebooks "
+                                                 "(or `strip`: the git filter of notebooks/).")
     parser.add_argument("src", type=Path)
     parser.add_argument("dst", type=Path)
     parser.add_argument("--force", action="store_true",

@@ -24,7 +24,7 @@ def audit_training_steps() -> None:
     (and the first step, which creates the optimiser's state): any other step that reads a value
     back, or copies a fresh tensor from the CPU, raises DeviceRuleError naming the step. A few
     uploads are allowed for the batch order, which crosses once per epoch (every other step at
-    most, with the 256-image stand-ins of quick mode), but not one on every step.
+    most), but not one on every step.
     """
     from helpers import evaluate, train
 

@@ -1,9 +1,10 @@
 """An emulated accelerator on the CPU, so that portability bugs surface on a machine without a GPU.
 
 `install("cuda")` or `install("mps")` registers a device called `fakegpu` (PyTorch's PrivateUse1
-backend, set up from Python) and routes every operation through `FakeAccelerator`, a
-TorchDispatchMode. Tensors on `fakegpu` are `DeviceTensor`s: wrapper subclasses that report the
-device and keep their values in an ordinary CPU tensor, on which each operation really runs.
+backend, set up from Python; `register` alone does that part) and routes every operation through
+`FakeAccelerator`, a TorchDispatchMode. Tensors on `fakegpu` are `DeviceTensor`s: wrapper
+subclasses that report the device and keep their values in an ordinary CPU tensor, on which each
+operation really runs.
 Autograd, optimisers, modules, indexing and `.to()` work as on a real device. Enforced, with the
 messages the real devices give:
 
@@ -20,8 +21,9 @@ messages the real devices give:
 
 It counts in `stats` what would stall the host on a real device: "syncs" (`.item()`, `float()`,
 `bool()`, `.tolist()`, copies to the CPU, `nonzero` and boolean-mask indexing, `synchronize()`)
-and "uploads" (copies from the CPU to the device), and the bytes held by live device tensors
-("live_bytes", "peak_bytes").
+and "uploads" (copies from the CPU to the device), the bytes held by live device tensors
+("live_bytes", "peak_bytes"), and each operation ("ops": one kernel launch on a real device) with
+its FLOPs ("flops", by torch.utils.flop_counter's formulas).
 
 Limits: no speed, asynchrony, kernel selection or numerics of a real device (the slow bf16 path
 of a T4 is not seen; only the policy that avoids it is tested), no operator gaps other than MPS's

@@ -85,7 +85,7 @@ def test_cifar10_option(tmp_path, monkeypatch, offline):
     monkeypatch.setenv("DGM_DATA", str(tmp_path))
     monkeypatch.setenv("DGM_CIFAR10", "standin")  # what the test suite sets
     stand_in = data.optional_cifar10()
-    assert stand_in.shape == (256, 3, 32, 32) and 0 <= stand_in.min() and stand_in.max() <= 1
+    assert stand_in.shape == (1024, 3, 32, 32) and 0 <= stand_in.min() and stand_in.max() <= 1
     monkeypatch.delenv("DGM_CIFAR10")
     monkeypatch.setenv("DGM_QUICK", "1")  # a student in quick mode sees no stand-in numbers
     assert data.optional_cifar10() is None

@@ -2,6 +2,7 @@
 small documented helper modules."""
 
 import re
+import subprocess
 from pathlib import Path
 
 import nbformat
@@ -13,9 +14,22 @@ ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 
 
+def _staged(path: Path) -> str:
+    """The notebook as git holds it (what a commit takes), or the file outside a git checkout:
+    a student's working copy may hold outputs, which the git filter strips."""
+    done = subprocess.run(["git", "show", f":{path.relative_to(ROOT)}"], cwd=ROOT,
+                          capture_output=True, text=True)
+    return done.stdout if done.returncode == 0 else path.read_text()
+
+
+def _filter_configured() -> bool:
+    return subprocess.run(["git", "config", "--get", "filter.strip-notebooks.clean"], cwd=ROOT,
+                          capture_output=True).returncode == 0
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_notebook_is_stripped_and_follows_the_template(path):
-    nb = nbformat.read(path, as_version=4)
+    nb = nbformat.reads(_staged(path), as_version=4)
     code = [c for c in nb.cells if c.cell_type == "code"]
     assert all(not c.outputs and c.execution_count is None for c in code), "strip the outputs"
     assert nb.cells[0].cell_type == "markdown" and nb.cells[0].source.startswith("# ")
@@ -52,3 +66,26 @@ def test_helper_modules_are_small_and_say_what_they_own(path):
     if path.name != "__init__.py":
         assert text.startswith('"""'), "each module opens with a docstring"
     assert len(text.splitlines()) <= 250
+
+
+@pytest.mark.skipif(not _filter_configured(), reason="`make setup` configures the git filter")
+def test_a_notebook_run_and_saved_in_jupyterlab_is_committed_unchanged(tmp_path):
+    path = NOTEBOOKS[1]
+    clean = _staged(path)
+    nb = nbformat.reads(clean, as_version=4)
+    for cell in nb.cells:  # what running and saving it in JupyterLab adds
+        cell.metadata.update(scrolled=True, execution={"iopub.status.idle": "2026-01-01"})
+        if cell.cell_type == "code":
+            cell.outputs = [nbformat.v4.new_output("stream", text="training: 100%\n")]
+            cell.execution_count = 7
+    nb.metadata["kernelspec"]["display_name"] = "Python 3 (ipykernel)"
+    nb.metadata["language_info"].update(version="3.11.7", mimetype="text/x-python")
+    nb.metadata["widgets"] = {"application/vnd.jupyter.widget-state+json": {}}
+    run = nbformat.writes(nb)
+    git = lambda *args, **kw: subprocess.run(["git", *args], cwd=ROOT, capture_output=True,
+                                             text=True, check=True, **kw).stdout.strip()
+    relative = str(path.relative_to(ROOT))
+    assert git("hash-object", "--stdin", "--path", relative, input=run) == git(
+        "rev-parse", f":{relative}")  # the filter gives back exactly what git holds
+    (tmp_path / path.name).write_text(run)
+    assert student.student_notebook(tmp_path / path.name) == student.student_notebook(path)
