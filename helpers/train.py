@@ -160,11 +160,6 @@ def store(filename: str, obj: dict, folders: list[Path] | None = None) -> Path |
     return None
 
 
-def save(path: Path, obj: dict) -> bool:
-    """`store` into one given path; False (after a warning) if it cannot be written."""
-    return store(path.name, obj, [path.parent]) is not None
-
-
 def _write(path: Path, obj: dict) -> None:
     """torch.save a CPU copy of `obj` to a temporary file, then rename: a crash never leaves half
     a checkpoint, and the file loads on any device."""

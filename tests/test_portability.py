@@ -169,8 +169,8 @@ def test_timings_wait_for_the_device(device):
 
 def test_checkpoints_from_the_device_load_anywhere(device, tmp_path):
     model = nn.Linear(3, 2).to(device)
-    path = tmp_path / "m.pt"
-    assert train.save(path, {"model": model.state_dict(), "history": {"loss": [1.0]}})
+    path = train.store("m.pt", {"model": model.state_dict(), "history": {"loss": [1.0]}},
+                       [tmp_path])
     saved = train.load(path)
     assert all(t.device.type == "cpu" for t in saved["model"].values())
     fresh = nn.Linear(3, 2).to(device)
@@ -183,7 +183,7 @@ def test_a_folder_that_cannot_be_written_keeps_the_model(tmp_path):
     blocked.write_text("not a folder")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        assert not train.save(blocked / "m.pt", {"model": nn.Linear(2, 2).state_dict()})
+        assert train.store("m.pt", {"model": nn.Linear(2, 2).state_dict()}, [blocked]) is None
     assert "kept in memory" in str(caught[0].message)
     assert not list(tmp_path.glob(".*.tmp"))
 

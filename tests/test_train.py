@@ -118,7 +118,7 @@ def test_a_save_removes_what_a_killed_save_left_behind(tmp_path):
     in_progress = tmp_path / f".m.pt.{os.getppid()}.tmp"  # a live process: left alone
     abandoned.write_bytes(b"half a checkpoint")
     in_progress.write_bytes(b"being written")
-    assert train.save(path, {"model": nn.Linear(2, 2).state_dict()})
+    assert train.store("m.pt", {"model": nn.Linear(2, 2).state_dict()}, [tmp_path]) == path
     assert path.is_file() and not abandoned.exists() and in_progress.exists()
 
 
