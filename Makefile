@@ -27,7 +27,7 @@ EMULATED = IPYTHONDIR=$(CURDIR)/build/ipython DGM_TESTS=$(CURDIR)/tests DGM_RETR
 .PHONY: help setup lab test test-devices test-gpu-smoke run data student lint classifier clean bench
 
 help:  ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
 
 setup: $(STAMP)  ## build .venv with the pinned requirements and the helpers package
 
