@@ -79,6 +79,8 @@ def _classifier_on_cpu() -> Classifier:
                 reason = str(err).splitlines()[0][:200]
                 warnings.warn(f"could not load the reference classifier ({path}: {reason}); "
                               "training it again", stacklevel=2)
+                torch.manual_seed(CLASSIFIER["seed"])  # not from weights half loaded
+                model = Classifier(CLASSIFIER["channels"], CLASSIFIER["hidden"])
         print("Training the reference MNIST classifier once on the CPU (cached afterwards)...")
         history = _train_classifier(model)
     model.eval()

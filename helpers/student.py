@@ -72,7 +72,6 @@ def student_notebook(path: Path) -> str:
                 cell.source = stub_source(cell.source)
             except ValueError as err:
                 raise ValueError(f"{path.name}: {err}") from None
-            cell.outputs, cell.execution_count = [], None
     return nbformat.writes(nb) + "\n"
 
 

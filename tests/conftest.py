@@ -1,4 +1,5 @@
-"""Shared fixtures: the notebooks' exercise functions, as solved and as the student stub."""
+"""Shared fixtures: the notebooks' exercise functions, as solved and as the student stub, and
+any of their cells (`notebook_cells`)."""
 
 from pathlib import Path
 
@@ -13,23 +14,30 @@ fake_device.register()  # before any backward pass of the test session (see its 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 
 
-def exercise_functions(name: str, stubbed: bool = False) -> dict:
-    """Run a notebook's setup cell and its exercise cells; return the namespace they define."""
+def run_cells(name: str, *markers: str, stubbed: bool = False) -> dict:
+    """Run a notebook's setup cell, then the code cells that contain `markers` (by default its
+    exercise cells), as the student stubs when `stubbed`; return the namespace they define."""
     nb = nbformat.read(NOTEBOOKS / name, as_version=4)
     code = [c.source for c in nb.cells if c.cell_type == "code"]
-    exercises = [src for src in code if student.BEGIN in src]
-    assert exercises, f"{name} has no exercise cells"
+    chosen = ([next(src for src in code if m in src) for m in markers] if markers
+              else [src for src in code if student.BEGIN in src])
+    assert chosen, f"{name} has no exercise cells"
     namespace: dict = {}
-    for src in [code[0], *exercises]:
+    for src in [code[0], *chosen]:
         exec(student.stub_source(src) if stubbed else src, namespace)
     return namespace
 
 
 @pytest.fixture(scope="session")
 def solved():
-    return lambda name: exercise_functions(name)
+    return lambda name: run_cells(name)
 
 
 @pytest.fixture(scope="session")
 def stubs():
-    return lambda name: exercise_functions(name, stubbed=True)
+    return lambda name: run_cells(name, stubbed=True)
+
+
+@pytest.fixture(scope="session")
+def notebook_cells():
+    return run_cells

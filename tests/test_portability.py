@@ -3,13 +3,10 @@ the real devices' rules, and the helpers and checks keep them. (The notebooks th
 both emulated devices under nbval in `make test`, each `fit` audited for syncs.)"""
 
 import gc
-import warnings
-from pathlib import Path
 
 import emulated_kernel
 import fake_device
 import matplotlib
-import nbformat
 import pytest
 import torch
 import torch.nn.functional as F
@@ -178,29 +175,9 @@ def test_checkpoints_from_the_device_load_anywhere(device, tmp_path):
     assert torch.equal(fresh.weight.cpu(), model.weight.cpu())
 
 
-def test_a_folder_that_cannot_be_written_keeps_the_model(tmp_path):
-    blocked = tmp_path / "file"
-    blocked.write_text("not a folder")
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        assert train.store("m.pt", {"model": nn.Linear(2, 2).state_dict()}, [blocked]) is None
-    assert "kept in memory" in str(caught[0].message)
-    assert not list(tmp_path.glob(".*.tmp"))
-
-
-def _notebook_cells(name: str, *markers: str) -> dict:
-    """Run a notebook's set-up cell and the code cells that contain `markers`; their namespace."""
-    nb = nbformat.read(Path(__file__).resolve().parent.parent / "notebooks" / name, as_version=4)
-    code = [c.source for c in nb.cells if c.cell_type == "code"]
-    namespace: dict = {}
-    for source in [code[0], *[next(c for c in code if m in c) for m in markers]]:
-        exec(source, namespace)
-    return namespace
-
-
-def test_06_samples_without_keeping_every_step_unless_asked(device, monkeypatch):
+def test_06_samples_without_keeping_every_step_unless_asked(device, monkeypatch, notebook_cells):
     monkeypatch.setenv("DGM_QUICK", "1")
-    ns = _notebook_cells("06_diffusion.ipynb", "def cosine_alpha_bar", "def ddpm_step",
+    ns = notebook_cells("06_diffusion.ipynb", "def cosine_alpha_bar", "def ddpm_step",
                          "def ddim_step", "def sample(")
     x = torch.randn(64, 1, 28, 28, device=device)
     no_noise = lambda x_t, t: torch.zeros_like(x_t)

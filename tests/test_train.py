@@ -154,3 +154,4 @@ def test_a_save_goes_to_the_first_folder_that_can_be_written(tmp_path, monkeypat
         assert train.store("m.pt", {"x": 1}) is None
     assert "kept in memory" in str(caught[0].message) and str(blocked / "sub") in str(
         caught[0].message)
+    assert not list(tmp_path.rglob(".*.tmp")), "no temporary file is left behind"
