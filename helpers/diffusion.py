@@ -1,6 +1,6 @@
-"""The diffusion pieces that 06_diffusion teaches (the cosine schedule, q(x_t | x_0), the DDIM
-step and sampler), kept here for 07_text_to_image to reuse. 06 writes each one out in the
-notebook and asserts that its own versions agree with these.
+"""The diffusion pieces that 06_diffusion teaches and 07_text_to_image reuses: the cosine schedule
+and the DDIM sampler. 06 writes each one out in the notebook (q_sample and the DDIM step are its
+exercises, so they are not offered here) and checks that its own versions agree with these.
 """
 
 import math
@@ -15,19 +15,6 @@ def cosine_alpha_bar(T: int, s: float = 0.008) -> torch.Tensor:
     f = torch.cos((torch.arange(T + 1, dtype=torch.float64) / T + s) / (1 + s) * math.pi / 2) ** 2
     betas = (1 - f[1:] / f[:-1]).clamp(max=0.999)  # (T,)
     return torch.cumprod(1 - betas, 0)
-
-
-def q_sample(x0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor,
-             alpha_bar: torch.Tensor) -> torch.Tensor:
-    """x_t = sqrt(alpha_bar_t) x_0 + sqrt(1 - alpha_bar_t) noise, for one t (B,) per example."""
-    ab = alpha_bar[t].to(x0.dtype).view(-1, *[1] * (x0.ndim - 1))  # (B, 1, ...)
-    return ab.sqrt() * x0 + (1 - ab).sqrt() * noise
-
-
-def ddim_step(x_t: torch.Tensor, eps: torch.Tensor, ab_t, ab_prev) -> torch.Tensor:
-    """Deterministic DDIM (eta = 0): estimate x_0 from eps, then re-noise it to level ab_prev."""
-    x0 = (x_t - (1 - ab_t) ** 0.5 * eps) / ab_t**0.5
-    return ab_prev**0.5 * x0 + (1 - ab_prev) ** 0.5 * eps
 
 
 def timesteps(T: int, steps: int) -> list[int]:
@@ -45,14 +32,15 @@ def ddim_sample(eps_fn: Callable, x: torch.Tensor, alpha_bar: torch.Tensor, step
     alpha_bar = alpha_bar.to(x.device, torch.float32)
     ts = timesteps(len(alpha_bar), steps)
     for i, t in enumerate(ts):
-        ab_t = alpha_bar[t]
+        level = alpha_bar[t]  # alpha_bar_t
         t_prev = ts[i + 1] if i + 1 < len(ts) else -1
-        ab_prev = alpha_bar[t_prev] if t_prev >= 0 else torch.ones_like(ab_t)
+        level_prev = alpha_bar[t_prev] if t_prev >= 0 else torch.ones_like(level)
         eps = eps_fn(x, torch.full((len(x),), t, device=x.device)).float()
+        x0 = (x - (1 - level).sqrt() * eps) / level.sqrt()  # the x_0 that eps implies
         if clip:
-            x0 = ((x - (1 - ab_t).sqrt() * eps) / ab_t.sqrt()).clamp(-1, 1)
-            eps = (x - ab_t.sqrt() * x0) / (1 - ab_t).sqrt()  # the noise that matches the kept x_0
-        x = ddim_step(x, eps, ab_t, ab_prev)
+            x0 = x0.clamp(-1, 1)
+            eps = (x - level.sqrt() * x0) / (1 - level).sqrt()  # the noise that matches it
+        x = level_prev.sqrt() * x0 + (1 - level_prev).sqrt() * eps  # DDIM eq. 12, eta = 0
         if after_step is not None:
             x = after_step(x, t_prev)
     return x

@@ -1,9 +1,10 @@
 """Student copies of the notebooks: each worked solution becomes a stub; no student work is lost.
 
 In the committed notebooks a solution sits between `### BEGIN SOLUTION` and `### END SOLUTION`
-(nbgrader's markers), with a `# Hint: ...` comment line just above it. The student copy replaces
-the solution with `raise NotImplementedError("... Hint: ...")`. A copy that the student has
-changed is never overwritten; with --force it is first backed up beside itself.
+(nbgrader's markers), with a `# Hint: ...` comment line just above it. The student copy keeps the
+hint and replaces the solution with `raise NotImplementedError(STUB)`, wrapped to the notebooks'
+line length; the exercise's check recognises it and says that the exercise is not written yet. A
+copy that the student has changed is never overwritten; with --force it is first backed up.
 Run as `python -m helpers.student notebooks student [--force]` (what `make student` does).
 """
 
@@ -17,24 +18,32 @@ from pathlib import Path
 
 import nbformat
 
-BEGIN, END, HINT = "### BEGIN SOLUTION", "### END SOLUTION", "# Hint:"
+from helpers.checks.core import STUB
+
+BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
 MANIFEST = ".generated.json"  # name -> hash of the copy as generated, to detect student edits
+
+
+LINE_LENGTH = 100  # the notebooks' line length (pyproject.toml)
+
+
+def stub_line(indent: str) -> str:
+    """`raise NotImplementedError(STUB)` at `indent`, wrapped when it would be too long."""
+    line = f"{indent}raise NotImplementedError({STUB!r})"
+    return line if len(line) <= LINE_LENGTH else f"{indent}raise NotImplementedError(\n" \
+        f"{indent}    {STUB!r})"
 
 
 def stub_source(source: str) -> str:
     """A code cell's source with each solution block replaced by a NotImplementedError stub."""
-    out, inside, hint = [], False, "see the text above"
+    out, inside = [], False
     for number, line in enumerate(source.splitlines(), 1):
         stripped = line.strip()
-        if stripped.startswith(HINT) and not inside:
-            hint = stripped[len(HINT):].strip()
         if stripped == BEGIN:
             if inside:
                 raise ValueError(f"line {number}: {BEGIN} inside another solution block")
             inside = True
-            indent = line[: len(line) - len(line.lstrip())]
-            message = f"Exercise: replace this line with your code. Hint: {hint}"
-            out.append(f"{indent}raise NotImplementedError({message!r})")
+            out.append(stub_line(line[: len(line) - len(line.lstrip())]))
         elif stripped == END:
             if not inside:
                 raise ValueError(f"line {number}: {END} without {BEGIN}")

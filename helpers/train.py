@@ -17,7 +17,7 @@ import torch
 from torch.utils._pytree import tree_map
 from tqdm.auto import tqdm
 
-from . import data, runtime
+from . import data, runtime, sources
 
 
 def fit(model: torch.nn.Module, loss_fn: Callable, batches: Iterator, num_steps: int,
@@ -95,11 +95,15 @@ def checkpoint_dirs() -> list[Path]:
     return [data.from_repo(p) for p in folders] or [data.data_root() / "checkpoints"]
 
 
-def checkpoint_name(notebook: str, name: str, config: dict) -> str:
-    """<notebook>-<name>-<hash of config and mode>.pt"""
-    key = json.dumps({"config": config, "mode": runtime.current().label}, sort_keys=True,
-                     default=str)
-    return f"{notebook}-{name}-{hashlib.sha1(key.encode()).hexdigest()[:10]}.pt"
+def _digest(value) -> str:
+    return hashlib.sha1(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def checkpoint_name(notebook: str, name: str, config: dict, code: dict | None = None,
+                    structure: str = "") -> str:
+    """<notebook>-<name>-<hash of config, mode and model structure>-<hash of the code>.pt"""
+    setting = _digest({"config": config, "mode": runtime.current().label, "model": structure})
+    return f"{notebook}-{name}-{setting[:10]}-{_digest(code or {})[:8]}.pt"
 
 
 def find(filename: str) -> Path | None:
@@ -107,14 +111,33 @@ def find(filename: str) -> Path | None:
     return next((d / filename for d in checkpoint_dirs() if (d / filename).is_file()), None)
 
 
+def _changed_code(filename: str, code: dict) -> str:
+    """Which of the notebook's functions differ from those of a model saved with the same
+    settings and other code ('' when there is none)."""
+    setting = filename.rsplit("-", 1)[0]
+    for path in sorted((p for d in checkpoint_dirs() for p in d.glob(f"{setting}-*.pt")),
+                       key=lambda p: p.stat().st_mtime, reverse=True):
+        try:
+            before = load(path).get("code", {})
+        except Exception:  # damaged: another file may tell
+            continue
+        changed = {n: d for n, d in code.items() if before.get(n) != d}
+        return sources.shown(changed) or "the notebook's code"
+    return ""
+
+
 def train_or_load(notebook: str, name: str, model: torch.nn.Module, config: dict,
                   train: Callable[[], dict]) -> dict:
     """Load `model`'s weights and history from the cache if present, else call `train()` and save.
 
-    The key hashes `config` and the run mode, so quick runs never reuse full-mode weights.
-    DGM_RETRAIN=1 trains again. Returns the history that `train()` returned.
+    The key hashes `config`, the run mode, the model's structure and the source of the notebook's
+    functions and classes that `train` and the model use (helpers.sources): quick runs never
+    reuse full-mode weights, and a changed loss or exercise answer trains again while unchanged
+    code loads. DGM_RETRAIN=1 trains again. Returns the history that `train()` returned.
     """
-    filename = checkpoint_name(notebook, name, config)
+    code = sources.notebook_code(train, model)
+    filename = checkpoint_name(notebook, name, config, code, str(model))
+    yours = f" with your current {sources.shown(code)}" if sources.shown(code) else ""
     path = find(filename)
     if path is not None and not runtime.flag("DGM_RETRAIN"):
         problem = None
@@ -129,12 +152,15 @@ def train_or_load(notebook: str, name: str, model: torch.nn.Module, config: dict
                 problem = f"it holds another model: {str(err).splitlines()[0][:120]}"
         if problem is None:
             model.eval()
-            print(f"loaded {name} from {path} (DGM_RETRAIN=1 trains it again)")
+            print(f"loaded {name} from {path} (trained{yours}; DGM_RETRAIN=1 trains it again)")
             return saved["history"]
         warnings.warn(f"could not load the saved {name} from {path} ({problem}); training again, "
                       "and a new file will be saved", stacklevel=2)
+    elif path is None and (changed := _changed_code(filename, code)):
+        print(f"training {name} again: {changed} changed since the saved model")
     history = train()
-    store(filename, {"model": model.state_dict(), "config": config, "history": history})
+    store(filename, {"model": model.state_dict(), "config": config, "code": code,
+                     "history": history})
     return history
 
 

@@ -1,9 +1,13 @@
 """Student copies: solutions become stubs with hints, nothing leaks, student work is never lost,
 and each student copy runs up to its first exercise and stops at that check with the hint."""
 
-import json
+import importlib
+import io
 import os
+import re
 import shutil
+import textwrap
+import tokenize
 
 import nbformat
 import pytest
@@ -11,24 +15,35 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
 from helpers import student
+from helpers.checks.core import STUB
 from tests.conftest import NOTEBOOKS
+
+ROOT = NOTEBOOKS.parent
 
 NAMES = sorted(p.name for p in NOTEBOOKS.glob("*.ipynb"))
 
 
-def test_stub_replaces_the_solution_and_keeps_the_rest():
-    src = ("def f(x):\n    '''doc'''\n    # Hint: add one\n    ### BEGIN SOLUTION\n"
+def test_stub_replaces_the_solution_keeps_the_hint_once_and_the_rest():
+    src = ('def f(x):\n    """doc"""\n    # Hint: add one\n    ### BEGIN SOLUTION\n'
            "    y = x + 1\n    return y\n    ### END SOLUTION\n\nprint(f)")
     out = student.stub_source(src)
     assert "y = x + 1" not in out and "BEGIN SOLUTION" not in out
-    stub = "raise NotImplementedError('Exercise: replace this line with your code. Hint: add one')"
-    assert f"\n    {stub}\n" in out
-    assert out.startswith("def f(x):\n    '''doc'''\n    # Hint: add one\n")
-    assert out.endswith("print(f)")
+    assert f"\n    raise NotImplementedError({STUB!r})\n" in out
+    assert out.startswith('def f(x):\n    """doc"""\n    # Hint: add one\n')
+    assert out.count("add one") == 1 and out.endswith("print(f)")
     namespace = {}
     exec(out, namespace)
-    with pytest.raises(NotImplementedError, match="Hint: add one"):
+    with pytest.raises(NotImplementedError, match=re.escape(STUB)):
         namespace["f"](1)
+
+
+def test_a_deeply_indented_stub_wraps_at_the_line_length():
+    indent = " " * 16
+    out = student.stub_source(f"{indent}### BEGIN SOLUTION\n{indent}pass\n{indent}### END SOLUTION")
+    assert len(f"{indent}raise NotImplementedError({STUB!r})") > student.LINE_LENGTH
+    assert max(len(line) for line in out.splitlines()) <= student.LINE_LENGTH
+    with pytest.raises(NotImplementedError, match=re.escape(STUB)):
+        exec(textwrap.dedent(out))
 
 
 @pytest.mark.parametrize("src", ["### BEGIN SOLUTION\nx = 1", "x = 1\n### END SOLUTION",
@@ -38,25 +53,63 @@ def test_malformed_markers_are_reported(src):
         student.stub_source(src)
 
 
-@pytest.mark.parametrize("name", NAMES)
-def test_no_solution_text_leaks(name, tmp_path):
+def _statements(code: str) -> list[str]:
+    """The logical lines of `code` without comments, whitespace or a leading `return`."""
+    lines, current = [], []
+    for tok in tokenize.generate_tokens(io.StringIO(textwrap.dedent(code)).readline):
+        if tok.type in (tokenize.NEWLINE, tokenize.ENDMARKER):
+            lines.append("".join(current).removeprefix("return"))
+            current = []
+        elif tok.type not in (tokenize.COMMENT, tokenize.NL, tokenize.INDENT, tokenize.DEDENT):
+            current.append(tok.string)
+    return [line for line in lines if line]
+
+
+def _right_side(statement: str) -> str:
+    """What an assignment computes (a hint that gives it is the line, whatever the name)."""
+    target, _, value = statement.partition("=")
+    if not value or not re.fullmatch(r"[\w,.\[\]]+", target) or re.fullmatch(r"\w+\([\w,]*\)",
+                                                                               value):
+        return statement  # not an assignment, or one that only calls another exercise
+    return value
+
+
+def _solutions() -> dict[str, list[str]]:
+    """{'<notebook>: <exercise>': its solution's statements} over all notebooks."""
+    found = {}
+    for name in NAMES:
+        for cell in nbformat.read(NOTEBOOKS / name, as_version=4).cells:
+            if student.BEGIN in cell.source:
+                body = cell.source.split(student.BEGIN)[1].split(student.END)[0]
+                exercise = re.search(r"def (\w+)", cell.source).group(1)
+                found[f"{name}: {exercise}"] = _statements(body)
+    return found
+
+
+def test_no_solution_is_readable_in_the_helpers_or_in_any_student_copy(tmp_path):
     student.write_student_copies(NOTEBOOKS, tmp_path)
-    copy = (tmp_path / name).read_text()
-    nb = nbformat.read(NOTEBOOKS / name, as_version=4)
-    solution_lines = set()
-    for cell in nb.cells:
-        inside = False
-        for line in cell.source.splitlines():
-            if line.strip() == student.END:
-                inside = False
-            if inside and len(line.strip()) > 12:
-                solution_lines.add(line.strip())
-            if line.strip() == student.BEGIN:
-                inside = True
-    assert len(solution_lines) >= 2, "each notebook has at least two exercises"
-    assert "SOLUTION" not in copy
-    leaked = [line for line in solution_lines if json.dumps(line)[1:-1] in copy]
-    assert not leaked, f"solution lines leak into the student copy: {leaked}"
+    squeeze = lambda text: re.sub(r"\s+", "", text)
+    texts = {path.name: squeeze("\n".join(c.source for c in nbformat.read(
+        path, as_version=4).cells)) for path in tmp_path.glob("*.ipynb")}
+    texts |= {str(path.relative_to(ROOT)): squeeze(path.read_text())
+              for path in (ROOT / "helpers").rglob("*.py")}
+    solutions = _solutions()
+    assert len(solutions) >= 20
+    pieces = {exercise: {piece for line in lines for piece in (line, _right_side(line))
+                         if len(piece) >= 16} for exercise, lines in solutions.items()}
+    leaks = [f"{exercise} in {where}: {piece}" for exercise, found in pieces.items()
+             for piece in found for where, text in texts.items() if piece in text]
+    leaks += [f"{exercise} in {where}: the whole solution" for exercise, lines in
+              solutions.items() for where, text in texts.items() if "".join(lines) in text]
+    assert not leaks, "\n".join(leaks)
+
+
+def test_no_exercise_answer_is_importable_from_the_helpers():
+    exercises = {name.split(": ")[1] for name in _solutions()}
+    modules = [importlib.import_module(f"helpers.{p.stem}") for p in (ROOT / "helpers").glob(
+        "*.py") if p.stem not in ("__init__", "student", "bench")]
+    found = [f"{m.__name__}.{e}" for m in modules for e in exercises if hasattr(m, e)]
+    assert not found, f"exercise answers importable from the helpers: {found}"
 
 
 def test_student_changes_are_never_overwritten(tmp_path):
@@ -98,11 +151,14 @@ def test_student_copy_runs_until_its_first_exercise_check(name, tmp_path):
                             resources={"metadata": {"path": str(tmp_path)}})
     with pytest.raises(CellExecutionError) as info:
         client.execute()
-    assert info.value.ename == "NotImplementedError"
-    assert "Hint:" in info.value.evalue
+    assert info.value.ename == "ExerciseError"
     code = [c for c in nb.cells if c.cell_type == "code"]
     failed = next(i for i, c in enumerate(code) if any(o.get("output_type") == "error"
                                                         for o in c.outputs))
+    (error,) = [o for o in code[failed].outputs if o.get("output_type") == "error"]
+    shown = "\n".join(error["traceback"])  # what JupyterLab shows: at most 5 lines, no traceback
+    assert len(shown.splitlines()) <= 5 and "not written yet" in shown and "hint: " in shown
+    assert "File " not in shown and "helpers" not in shown
     first_exercise = next(i for i, c in enumerate(code) if "NotImplementedError" in c.source)
     assert failed == first_exercise + 1, "it stops at the check right after the first exercise"
     assert "checks.check_" in code[failed].source

@@ -1,6 +1,7 @@
 """The training loop learns and fails loudly; the checkpoint cache loads, retrains, splits modes."""
 
 import itertools
+import linecache
 import os
 import subprocess
 import sys
@@ -98,9 +99,9 @@ def test_cache_key_holds_the_mode(monkeypatch):
 def test_damaged_checkpoint_is_retrained_with_a_warning(cache):
     run, calls = cache
     run(nn.Linear(3, 1), {"lr": 0.05})
-    path = train.find(train.checkpoint_name("test", "linear", {"lr": 0.05}))
+    (path,) = train.checkpoint_dirs()[0].glob("test-linear-*.pt")
     saved = torch.load(path, weights_only=True)  # plain state_dict and values only
-    assert set(saved) == {"model", "config", "history"}
+    assert set(saved) == {"model", "config", "code", "history"}
     path.write_bytes(b"not a checkpoint")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -129,7 +130,7 @@ def test_a_class_shares_one_cache_and_each_student_retrains_into_their_own(cache
     monkeypatch.setenv("DGM_CHECKPOINTS", str(shared))  # the instructor fills the shared folder
     taught = nn.Linear(3, 1)
     run(taught, {"lr": 0.05})
-    filename = train.checkpoint_name("test", "linear", {"lr": 0.05})
+    (filename,) = [p.name for p in shared.glob("test-linear-*.pt")]
     original = (shared / filename).read_bytes()
     monkeypatch.setenv("DGM_CHECKPOINTS", f"{personal}{os.pathsep}{shared}")  # a student
     student = nn.Linear(3, 1)
@@ -155,3 +156,40 @@ def test_a_save_goes_to_the_first_folder_that_can_be_written(tmp_path, monkeypat
     assert "kept in memory" in str(caught[0].message) and str(blocked / "sub") in str(
         caught[0].message)
     assert not list(tmp_path.rglob(".*.tmp")), "no temporary file is left behind"
+
+
+def _cell(source: str, namespace: dict) -> None:
+    """Run `source` as IPython runs a notebook cell: compiled under a file name whose lines
+    linecache holds, so that inspect.getsource finds the functions it defines."""
+    filename = f"<cell {len(linecache.cache)}>"
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    exec(compile(source, filename, "exec"), namespace)
+
+
+LOSS = "def loss(model, batch):\n    x, y = batch\n    return (model(x) - y).pow(2).mean()\n"
+TRAIN = ("def fit_linear(model):\n    return train.train_or_load('test', 'linear', model, {'lr': "
+         "0.05}, lambda: train.fit(model, loss, batches, num_steps=20, lr=0.05))\n")
+
+
+@pytest.mark.parametrize("edit,retrains", [
+    (lambda src: src.replace("- y", "+ y"), True),  # one character of the loss's body
+    (lambda src: src.replace("mean()", "mean()  # a comment"), False),
+    (lambda src: src.replace("    x, y = batch", "    x,  y = batch"), False),
+])
+def test_changed_student_code_trains_again_and_unchanged_code_loads(edit, retrains, cache,
+                                                                     capsys):
+    def notebook(loss_source):  # a fresh kernel running the two cells
+        namespace = {"__name__": "notebook", "train": train, "batches": _regression()[1]}
+        _cell(loss_source, namespace)
+        _cell(TRAIN, namespace)
+        capsys.readouterr()
+        namespace["fit_linear"](nn.Linear(3, 1))
+        return capsys.readouterr().out
+
+    assert "loaded" not in notebook(LOSS)
+    loaded = notebook(LOSS)
+    assert "loaded linear" in loaded and "trained with your current `fit_linear`, `loss`;" in loaded
+    again = notebook(edit(LOSS))
+    assert ("loaded" not in again) == retrains, again
+    if retrains:
+        assert "training linear again: `loss` changed since the saved model" in again

@@ -1,71 +1,104 @@
 """Checks for the 05_gan exercises: the discriminator loss, the non-saturating generator loss and
 the optimal discriminator, against manual formulas and numerical integration of known densities.
+Each loss is tried on moderate logits first, then in float32 on the confident logits (+-120) that
+a real discriminator produces, where log(sigmoid(l)) is log(0).
 """
 
 import math
 
 import torch
+import torch.nn.functional as F
 from torch.distributions import Normal
 
-from .core import ExerciseError, answer, close, ok
+from .autoregressive import UNSTABLE
+from .core import Exercise, ok
 
 
-def _logits(n=6, seed=0):
+def _logits(seed, confident):
+    """Real and fake logits (6,), float32; with `confident`, a discriminator that is sure and
+    wrong about one of each (+-120), else moderate values only."""
     gen = torch.Generator().manual_seed(seed)
-    real, fake = 3 * torch.randn(n, generator=gen), 3 * torch.randn(n, generator=gen)
-    real[0], fake[0] = -40.0, 40.0  # a confident, wrong discriminator: log(0) if done naively
-    return real.double(), fake.double()
+    real, fake = 3 * torch.randn(2, 6, generator=gen)
+    if confident:
+        real[0], fake[0], real[1], fake[1] = -120.0, 120.0, 120.0, -120.0
+    return real, fake
 
 
 def _log_d(a):
-    """log D = log sigmoid(a) = -log(1 + exp(-a)), written stably with logaddexp."""
-    return -torch.logaddexp(torch.zeros_like(a), -a)
+    """log D = log sigmoid(a), in float64 and stable."""
+    return F.logsigmoid(a.double())
 
 
 def check_discriminator_loss(discriminator_loss) -> None:
     """discriminator_loss(real_logits (B,), fake_logits (B,)) -> -E[log D(x)] - E[log(1 - D(G(z)))]
     """
-    real, fake = _logits()
-    got = answer(discriminator_loss(real, fake), "discriminator_loss", shape=())
-    want = -(_log_d(real).mean() + _log_d(-fake).mean())  # log(1 - sigmoid(a)) = log sigmoid(-a)
-    close(got, want, "discriminator_loss", "the discriminator maximises E[log D(x)] + "
-          "E[log(1 - D(G(z)))]; its loss is the negative, i.e. BCE with target 1 for real and 0 "
-          "for fake, averaged over each batch (F.binary_cross_entropy_with_logits)", rtol=1e-4)
-    ok("discriminator_loss matches the manual -E[log D(x)] - E[log(1 - D(G(z)))], stably")
+    ex = Exercise(discriminator_loss, "discriminator_loss", "the discriminator maximises "
+                  "E[log D(x)] + E[log(1 - D(G(z)))]; its loss is the negative: the binary "
+                  "cross-entropy with label 1 for real and 0 for fake, each averaged over its "
+                  "batch")
+    for confident in (False, True):
+        real, fake = _logits(0, confident)
+        value = ex.tensor(ex.call(real, fake), (), like=[real, fake], finite_hint=UNSTABLE)
+        want = -(_log_d(real).mean() + _log_d(-fake).mean())  # log(1 - sigmoid(a)): a -> -a
+        if confident:
+            ex.compare(value, want, what="discriminator_loss on confident logits (+-120)",
+                       hint=UNSTABLE, rtol=1e-4)
+            continue
+        ex.compare(value, want, rtol=1e-4, known=[
+            (-(_log_d(-real).mean() + _log_d(fake).mean()), "the labels are swapped: real "
+             "images have label 1, fakes label 0"),
+            (-(_log_d(real).sum() + _log_d(-fake).sum()), "average over each batch, not the sum"),
+            (-_log_d(real).mean(), "the fakes' term -E[log(1 - D(G(z)))] is missing")])
+    ok("discriminator_loss matches -E[log D(x)] - E[log(1 - D(G(z)))], also on confident logits")
 
 
 def check_generator_loss(generator_loss) -> None:
     """generator_loss(fake_logits (B,)) -> scalar: the non-saturating loss -E[log D(G(z))]."""
-    _, fake = _logits(seed=1)
-    fake = fake.clone().requires_grad_()
-    got = generator_loss(fake)
-    value = answer(got, "generator_loss", shape=())
-    close(value, -_log_d(fake.detach()).mean(), "generator_loss", "the non-saturating loss is "
-          "-E[log D(G(z))] = BCE of the fake logits with target 1 (not +E[log(1 - D(G(z)))], "
-          "which saturates)", rtol=1e-4)
-    if got.grad_fn is None:
-        raise ExerciseError("generator_loss must stay differentiable in the logits (no .item(), "
-                            "no torch.no_grad)")
-    confident = torch.tensor([-8.0], dtype=torch.float64, requires_grad=True)  # D(G(z)) ~ 0.0003
-    (g_conf,) = torch.autograd.grad(generator_loss(confident), confident)
+    ex = Exercise(generator_loss, "generator_loss", "the non-saturating loss is -E[log D(G(z))]: "
+                  "the binary cross-entropy of the fakes' logits with the label 'real'")
+    for confident in (False, True):
+        fake = _logits(1, confident)[1].requires_grad_()
+        got = ex.call(fake)
+        value = ex.tensor(got, (), like=[fake], finite_hint=UNSTABLE)
+        if got.grad_fn is None:
+            ex.fail("the loss is not differentiable in the logits", hint="no .item(), .detach() "
+                    "or torch.no_grad(): the generator learns through this gradient")
+        want = -_log_d(fake.detach()).mean()
+        ex.compare(value, want, what="generator_loss on confident logits (+-120)" if confident
+                   else None, rtol=1e-4, known=[
+                       (_log_d(-fake.detach()).mean(), "that is the saturating loss "
+                        "E[log(1 - D(G(z)))]: it has no gradient when D rejects the fakes; "
+                        "minimise -E[log D(G(z))] instead"),
+                       (-want, "mind the sign: minimise -E[log D(G(z))]")],
+                   hint=UNSTABLE if confident else None)
+        (grad,) = torch.autograd.grad(got, fake)
+        if not torch.isfinite(grad).all():
+            ex.fail("the gradient is NaN or infinite on confident logits (+-120)", hint=UNSTABLE)
+    confident = torch.tensor([-8.0], requires_grad=True)  # D(G(z)) ~ 0.0003
+    (g_conf,) = torch.autograd.grad(ex.call(confident), confident)
     if g_conf.abs() < 0.5:
-        raise ExerciseError(f"when D confidently rejects a fake (logit -8), your loss gives a "
-                            f"gradient of only {float(g_conf):.2g}: it saturates. "
-                            "Use -log D(G(z)).")
-    ok("generator_loss is -E[log D(G(z))]: strong gradients even when D rejects the fakes")
+        ex.fail(f"when D confidently rejects a fake (logit -8), your loss gives a gradient of only "
+                f"{float(g_conf):.2g}: it saturates", hint="minimise -log D(G(z)), not "
+                "log(1 - D(G(z)))")
+    ok("generator_loss is -E[log D(G(z))]: strong, finite gradients even when D rejects the fakes")
 
 
 def check_optimal_discriminator(optimal_discriminator) -> None:
     """optimal_discriminator(p_data (N,), p_g (N,)) -> D*(x) on the same grid."""
+    ex = Exercise(optimal_discriminator, "optimal_discriminator", "for each x, maximise "
+                  "p_data(x) log D + p_g(x) log(1 - D) over D in (0, 1): set the derivative to 0")
     x = torch.linspace(-10, 10, 20_001, dtype=torch.float64)
     dx = x[1] - x[0]
     p_data = 0.5 * (Normal(-2.0, 0.6).log_prob(x).exp() + Normal(2.0, 0.6).log_prob(x).exp())
     p_g = Normal(0.5, 1.5).log_prob(x).exp()
-    d_star = answer(optimal_discriminator(p_data, p_g), "optimal_discriminator", shape=x.shape)
-    close(d_star, p_data / (p_data + p_g), "optimal_discriminator",
-          "D*(x) = p_data(x) / (p_data(x) + p_g(x))", atol=1e-9)
+    d_star = ex.tensor(ex.call(p_data, p_g), x.shape, like=[p_data, p_g])
+    want = torch.sigmoid(p_data.log() - p_g.log())  # the density ratio as a probability
+    ex.compare(d_star, want, atol=1e-9, known=[
+        (1 - want, "that is 1 - D*: D* is the probability that x is real, so p_data is in the "
+                   "numerator")])
     value = ((p_data * d_star.log()).sum() + (p_g * (1 - d_star).log()).sum()) * dx
     m = (p_data + p_g) / 2
     jsd = 0.5 * ((p_data * (p_data / m).log()).sum() + (p_g * (p_g / m).log()).sum()) * dx
-    close(value, -math.log(4) + 2 * jsd, "V(G, D*)", "-log 4 + 2 JSD(p_data || p_g)", atol=1e-6)
+    ex.compare(value, -math.log(4) + 2 * jsd, what="V(G, D*)",
+               hint="it should equal -log 4 + 2 JSD(p_data || p_g)", atol=1e-6)
     ok(f"optimal_discriminator: V(G, D*) = -log 4 + 2 JSD = {float(value):.4f} on this example")

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch.distributions import Bernoulli
 
-from .core import ExerciseError, answer, close, ok
+from .core import Exercise, ok
 
 
 def _made_jacobian(mask_hidden, mask_out, num_inputs, hidden):
@@ -26,50 +26,62 @@ def _made_jacobian(mask_hidden, mask_out, num_inputs, hidden):
 def check_made_masks(made_masks) -> None:
     """made_masks(input_degrees (D,), hidden_degrees (H,)) -> (mask_hidden (H, D), mask_out (D, H))
     """
+    rule = ("hidden unit k may see input j when m(k) >= m(j); output d may see hidden unit k "
+            "only when m(d) > m(k), strictly")
+    ex = Exercise(made_masks, "made_masks", rule)
     gen = torch.Generator().manual_seed(1)
     for num_inputs, hidden in [(5, 12), (16, 40)]:
         order = torch.randperm(num_inputs, generator=gen)
         input_degrees = torch.empty(num_inputs, dtype=torch.long)
         input_degrees[order] = torch.arange(1, num_inputs + 1)  # the k-th variable in the order
         hidden_degrees = torch.randint(1, num_inputs, (hidden,), generator=gen)
-        out = made_masks(input_degrees, hidden_degrees)
-        if not isinstance(out, tuple) or len(out) != 2:
-            raise ExerciseError("made_masks should return a tuple (mask_hidden, mask_out)")
-        mask_hidden = answer(out[0], "mask_hidden", shape=(hidden, num_inputs), floating=False)
-        mask_out = answer(out[1], "mask_out", shape=(num_inputs, hidden), floating=False)
+        out = ex.parts(ex.call(input_degrees, hidden_degrees), ("mask_hidden", "mask_out"))
+        like = [input_degrees]
+        mask_hidden = ex.tensor(out[0], (hidden, num_inputs), "mask_hidden", False, like)
+        mask_out = ex.tensor(out[1], (num_inputs, hidden), "mask_out", False, like)
         jac = _made_jacobian(mask_hidden.double(), mask_out.double(), num_inputs, hidden)
         allowed = input_degrees[:, None] > input_degrees[None, :]  # output d may see input j
         leaks = (jac.abs() > 0) & ~allowed
         if leaks.any():
             d, j = (int(i) for i in leaks.nonzero()[0])
-            raise ExerciseError(
-                f"output {d} (degree {int(input_degrees[d])}) depends on input {j} (degree "
-                f"{int(input_degrees[j])}): the model would see the pixel it predicts or a later "
-                "one. Hint: hidden unit k may see input j if m(k) >= m(j); output d may see hidden "
-                "unit k only if m(d) > m(k), strictly.")
-        want = (hidden_degrees[:, None] >= input_degrees[None, :],
-                input_degrees[:, None] > hidden_degrees[None, :])
+            ex.fail(f"output {d} (degree {int(input_degrees[d])}) depends on input {j} (degree "
+                    f"{int(input_degrees[j])})", "the model would see the pixel it predicts or a "
+                    "later one")
+        want = (torch.tensor([[int(k) >= int(j) for j in input_degrees] for k in hidden_degrees]),
+                torch.tensor([[int(d) > int(k) for k in hidden_degrees] for d in input_degrees]))
         for got, ref, name in zip((mask_hidden, mask_out), want, ("mask_hidden", "mask_out"),
                                   strict=True):
             if not torch.equal(got.bool(), ref):
-                raise ExerciseError(
-                    f"{name} is safe but drops {int((ref & ~got.bool()).sum())} connections MADE "
-                    "allows: use >= for the hidden layer and > for the output layer.")
+                ex.fail(f"{name} is safe but drops {int((ref & ~got.bool()).sum())} connections "
+                        "that MADE allows", hint="use >= for the hidden layer and > for the "
+                        "output layer")
     ok("made_masks: no output sees its own or a later input, and every allowed connection is kept")
+
+
+UNSTABLE = ("log(sigmoid(l)) is log(0) = -inf once sigmoid rounds to 0 or 1 (a confident logit, "
+            "|l| > 17 in float32): compute the log-probabilities from the logits themselves "
+            "(F.logsigmoid, or the _with_logits loss)")
 
 
 def check_bernoulli_nll(bernoulli_nll) -> None:
     """bernoulli_nll(logits (B, ...), x (B, ...) in {0, 1}) -> -log p(x) in nats, (B,)."""
+    ex = Exercise(bernoulli_nll, "bernoulli_nll", "-log p(x) of one pixel is the binary "
+                  "cross-entropy between its logit and x; torch has a stable form that takes "
+                  "logits. Sum over all pixels of each image")
     gen = torch.Generator().manual_seed(2)
-    logits = 4 * torch.randn(8, 1, 5, 5, generator=gen)
-    logits[0, 0, 0, :2] = torch.tensor([60.0, -60.0])  # confident: sigmoid rounds to 1 and 0
+    logits = 2 * torch.randn(8, 1, 5, 5, generator=gen)
     x = torch.bernoulli(torch.full((8, 1, 5, 5), 0.5), generator=gen)
+    want = -Bernoulli(logits=logits.double()).log_prob(x.double()).flatten(1).sum(1)
+    known = [(-want, "that is log p(x); the NLL is its negative"),
+             (want / 25, "sum over the pixels of each image, not the mean")]
+    ex.compare(ex.tensor(ex.call(logits, x), (8,), like=[logits, x], known=known), want,
+               known=known, rtol=1e-5)
+    logits[0, 0, 0, :2] = torch.tensor([60.0, -60.0])  # confident: sigmoid rounds to 1 and 0
     x[0, 0, 0, :2] = torch.tensor([0.0, 1.0])  # ... and wrong
-    got = answer(bernoulli_nll(logits, x), "bernoulli_nll", shape=(8,))
-    want = -Bernoulli(logits=logits).log_prob(x).flatten(1).sum(1)
-    close(got, want, "bernoulli_nll", "sum over all pixels of -[x log sigmoid(l) + (1 - x) log(1 - "
-          "sigmoid(l))], computed stably from the logits: F.binary_cross_entropy_with_logits("
-          "logits, x, reduction='none'), summed per image", rtol=1e-5)
+    want = -Bernoulli(logits=logits.double()).log_prob(x.double()).flatten(1).sum(1)
+    got = ex.tensor(ex.call(logits, x), (8,), like=[logits, x], finite_hint=UNSTABLE)
+    ex.compare(got, want, what="bernoulli_nll with a confident, wrong logit (+-60)", rtol=1e-5,
+               hint=UNSTABLE)
     ok("bernoulli_nll agrees with torch.distributions.Bernoulli, also for confident wrong logits")
 
 
@@ -90,20 +102,22 @@ def _three_pixel_model():
 
 def check_sample_autoregressive(sample_autoregressive) -> None:
     """sample_autoregressive(logits_fn, num_samples, num_pixels, order) -> (N, num_pixels)."""
+    ex = Exercise(sample_autoregressive, "sample_autoregressive", "visit the pixels in `order`; "
+                  "for each, call logits_fn on the partial images and draw that pixel from "
+                  "Bernoulli(sigmoid(logit)); never draw all pixels from one call")
     order, logits_fn, patterns, probs = _three_pixel_model()
     calls = []
-    counted = lambda x: calls.append(1) or logits_fn(x)
+    counted = lambda x: calls.append(1) or logits_fn(x.float())
     torch.manual_seed(3)
-    samples = answer(sample_autoregressive(counted, 40_000, 3, order), "sample_autoregressive",
-                     shape=(40_000, 3))
+    samples = ex.tensor(ex.call(counted, 40_000, 3, order), shape=(40_000, 3))
     if not ((samples == 0) | (samples == 1)).all():
-        raise ExerciseError("samples must be 0 or 1: draw each pixel with torch.bernoulli")
+        ex.fail("the samples must be 0 or 1", f"got: {samples.unique()[:6].tolist()}",
+                hint="draw each pixel with torch.bernoulli(probabilities)")
     codes = (samples * torch.tensor([4.0, 2.0, 1.0])).sum(1).long()  # the same order as patterns
     freq = torch.bincount(codes, minlength=8).double() / len(samples)
-    close(freq, probs, "the frequencies of the 8 possible images", "visit the pixels in `order`; "
-          "for each, call logits_fn on the partial images and draw that pixel from "
-          "Bernoulli(sigmoid(logit)); never draw all pixels from one call", atol=0.012)
+    ex.compare(freq, probs, what="the frequencies of the 8 possible images", atol=0.012)
     if len(calls) != 3:
-        raise ExerciseError(f"logits_fn was called {len(calls)} times for 3 pixels: "
-                            "autoregressive sampling needs one call per pixel")
+        ex.fail(f"logits_fn was called {len(calls)} times for 3 pixels", hint="autoregressive "
+                "sampling needs one call per pixel: the logit of a pixel depends on the pixels "
+                "drawn before it")
     ok("sample_autoregressive draws from the exact joint, one pixel per network call")
