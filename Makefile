@@ -19,8 +19,15 @@ PARALLEL := -n 2 --dist loadscope
 # The notebooks on emulated accelerators (tests/fake_device.py): an IPython start-up file installs
 # the emulated device in every kernel, and DGM_RETRAIN=1 makes every training run under its audit.
 STARTUP := build/ipython/profile_default/startup/00-emulated-device.py
-# The CIFAR-10 sections run on random stand-in images under test (never shown to a student).
-NOTEBOOK_TESTS := DGM_CIFAR10=standin
+# Under test the notebooks read a data folder of their own (build/test-data): the real MNIST
+# (a link) and small CIFAR-10 files in CIFAR-10's own format (tests/cifar_fixture.py), so that the
+# CIFAR sections run through torchvision's loader. Models trained under test go to its
+# checkpoints/; the reference classifier is found in the student's cache after it.
+TEST_DATA := build/test-data
+CHECKPOINTS := $(or $(DGM_CHECKPOINTS),$(or $(DGM_DATA),data)/checkpoints)
+NOTEBOOK_TESTS := DGM_CIFAR10=1 DGM_DATA=$(CURDIR)/$(TEST_DATA) \
+  DGM_CHECKSUMS=$(CURDIR)/$(TEST_DATA)/checksums.json \
+  DGM_CHECKPOINTS=$(CURDIR)/$(TEST_DATA)/checkpoints:$(CHECKPOINTS)
 EMULATED = IPYTHONDIR=$(CURDIR)/build/ipython DGM_TESTS=$(CURDIR)/tests DGM_RETRAIN=1 \
   OMP_NUM_THREADS=1 $(NOTEBOOK_TESTS)
 
@@ -48,7 +55,7 @@ $(STAMP): requirements.txt pyproject.toml .gitattributes
 	@echo "setup: $(VENV) is ready ($$($(BIN)/python -c 'import torch; print("torch", torch.__version__)'))"
 
 data: $(STAMP)  ## fetch the datasets into data/ (MIRROR=DIR copies from a local mirror)
-	$(BIN)/python -m helpers.data fetch $(DATASETS) $(if $(MIRROR),--mirror "$(MIRROR)")
+	$(BIN)/python -m helpers.datafiles fetch $(DATASETS) $(if $(MIRROR),--mirror "$(MIRROR)")
 
 student: $(STAMP)  ## write student copies to student/ (changed copies are kept unless FORCE=1)
 	$(BIN)/python -m helpers.student notebooks student $(if $(FORCE),--force)
@@ -60,27 +67,30 @@ lab: $(STAMP) student  ## open JupyterLab with everything installed and the data
 	  $(if $(filter 0,$(shell id -u)),--allow-root)  # root: containers and cloud VMs
 
 classifier: $(STAMP)  ## train (once) and cache the reference MNIST classifier of the evaluation kit
-	$(BIN)/python -m helpers.evaluate
+	$(BIN)/python -m helpers.classifier
 
 lint: $(STAMP)  ## ruff on helpers, tests and notebooks
 	$(BIN)/ruff check helpers tests notebooks
 
-test: $(STAMP) data lint classifier  ## unit tests, every notebook (quick) on the CPU, then on emulated CUDA and MPS
+test: $(STAMP) data lint classifier $(TEST_DATA)/checksums.json  ## unit tests, every notebook (quick) on the CPU, then on emulated CUDA and MPS
 	OMP_NUM_THREADS=1 DGM_QUICK=1 $(BIN)/python -m pytest tests $(PARALLEL)
 	OMP_NUM_THREADS=1 DGM_QUICK=1 $(NOTEBOOK_TESTS) $(BIN)/python -m pytest $(NBVAL) $(PARALLEL) $(NOTEBOOKS)
 	@$(MAKE) --no-print-directory test-devices
 
-test-devices: $(STAMP) data classifier $(STARTUP)  ## every notebook (quick) on an emulated CUDA GPU, then Apple MPS
+test-devices: $(STAMP) data classifier $(STARTUP) $(TEST_DATA)/checksums.json  ## every notebook (quick) on an emulated CUDA GPU, then Apple MPS
 	$(EMULATED) DGM_QUICK=1 DGM_EMULATE=cuda $(BIN)/python -m pytest $(NBVAL) $(PARALLEL) $(NOTEBOOKS)
 	$(EMULATED) DGM_QUICK=1 DGM_EMULATE=mps $(BIN)/python -m pytest $(NBVAL) $(PARALLEL) $(NOTEBOOKS)
 
-test-gpu-smoke: $(STAMP) data classifier $(STARTUP)  ## gpu-mode sizes, quick counts, on the emulated CUDA GPU; measures in build/smoke/
+test-gpu-smoke: $(STAMP) data classifier $(STARTUP) $(TEST_DATA)/checksums.json  ## gpu-mode sizes, quick counts, on the emulated CUDA GPU; measures in build/smoke/
 	@rm -rf build/smoke
 	$(EMULATED) DGM_QUICK=0 DGM_SMOKE=1 DGM_EMULATE=cuda DGM_EMULATE_REPORT=$(CURDIR)/build/smoke \
 	  $(BIN)/python -m pytest $(NBVAL) $(PARALLEL) $(NOTEBOOKS)
 
 $(STARTUP): tests/emulated_kernel.py
 	@mkdir -p $(@D) && cp $< $@
+
+$(TEST_DATA)/checksums.json: tests/cifar_fixture.py $(STAMP)
+	$(BIN)/python tests/cifar_fixture.py $(TEST_DATA)
 
 run: $(STAMP) data  ## execute every notebook in this machine's default mode into build/run/
 	@mkdir -p build/run

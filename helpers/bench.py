@@ -19,7 +19,7 @@ import torch.nn.functional as F
 import torchvision
 from torch import nn
 
-from . import data, runtime
+from . import data, datafiles, evaluate, runtime
 
 ENV = {  # the kernels' environment per mode; DGM_RETRAIN=1: the times include the training
     "quick": {"DGM_QUICK": "1", "DGM_RETRAIN": "1"},
@@ -39,7 +39,7 @@ def machine() -> dict:
 def run_notebook(path: Path, mode: str, out_dir: Path, timeout: int) -> dict:
     """Execute one notebook in `mode` as `make run` does (jupyter nbconvert, in its own process,
     kernel start included); return its wall time, status and the figures it recorded."""
-    result_file = data.REPO / "build" / "results" / f"{path.stem}-{mode}.json"
+    result_file = evaluate.results_dir() / f"{path.stem}-{mode}.json"
     result_file.unlink(missing_ok=True)
     command = [sys.executable, "-m", "jupyter", "nbconvert", "--to", "notebook", "--execute",
                f"--ExecutePreprocessor.timeout={timeout}", "--output-dir", str(out_dir), str(path)]
@@ -159,9 +159,9 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description="Run every notebook in one mode and report.")
     parser.add_argument("--mode", choices=sorted(ENV), required=True)
     parser.add_argument("--notebooks", nargs="*", type=Path,
-                        default=sorted((data.REPO / "notebooks").glob("*.ipynb")))
-    parser.add_argument("--out", type=Path, default=data.REPO / "build" / "bench")
-    parser.add_argument("--readme", type=Path, default=data.REPO / "README.md")
+                        default=sorted((datafiles.REPO / "notebooks").glob("*.ipynb")))
+    parser.add_argument("--out", type=Path, default=datafiles.REPO / "build" / "bench")
+    parser.add_argument("--readme", type=Path, default=datafiles.REPO / "README.md")
     parser.add_argument("--timeout", type=int, default=900,
                         help="seconds per cell (a notebook gets 4 times this in all)")
     args = parser.parse_args(argv)

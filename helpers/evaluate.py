@@ -1,110 +1,34 @@
-"""The evaluation kit: a reference MNIST classifier, FID on its features, inception score, label
-statistics, NLL units, and `record`, which stores a notebook's final figures for the benchmark.
-
-The classifier is the measuring instrument, so it is the same on every machine and in every run
-mode: trained once on the CPU in float32 from a fixed seed (about 40 s on two cores, >= 99% test
-accuracy), cached in data/checkpoints/, and every metric runs it on the CPU, whatever device the
-samples come from. 01_distributions and 05_gan use it; 05_gan explains FID and the inception score.
+"""The evaluation kit: FID on the reference classifier's features (helpers.classifier) with its
+real-data floor, the inception score, label statistics, NLL units, and `record`, which stores a
+notebook's final figures, with the instrument that measured them, for the benchmark. Every metric
+runs on the CPU, whatever device the samples come from. 05_gan explains FID and the inception
+score.
 """
 
-import copy
-import hashlib
 import json
 import math
-import sys
+import os
 import time
-import warnings
 from functools import lru_cache
+from pathlib import Path
+from typing import NamedTuple
 
 import torch
-import torch.nn.functional as F
-from torch import nn
 
-from . import data, runtime, train
+from . import data, runtime
+from .classifier import (
+    CPU,
+    Classifier,
+    instrument,
+    measured_by,
+    on_cpu,
+    predict,
+    reference_classifier,
+)
 
-CLASSIFIER = dict(channels=(16, 32), hidden=128, epochs=4, batch_size=128, lr=3e-3, seed=0,
-                  trained_on="cpu, float32")
-CPU = torch.device("cpu")
-
-
-class Classifier(nn.Module):
-    """A small LeNet-style CNN; `features` is its 128-d penultimate layer, used by FID."""
-
-    def __init__(self, channels=(16, 32), hidden=128):
-        super().__init__()
-        c1, c2 = channels
-        self.features = nn.Sequential(
-            nn.Conv2d(1, c1, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),   # (B, c1, 14, 14)
-            nn.Conv2d(c1, c2, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),  # (B, c2, 7, 7)
-            nn.Flatten(), nn.Linear(c2 * 49, hidden), nn.ReLU(),          # (B, hidden)
-        )
-        self.head = nn.Sequential(nn.Dropout(0.3), nn.Linear(hidden, 10))
-
-    def forward(self, x):
-        return self.head(self.features(x))
-
-
-def _train_classifier(model) -> dict:
-    cfg = CLASSIFIER
-    x, y = data.load("mnist", "train", device=CPU)
-    steps = cfg["epochs"] * len(x) // cfg["batch_size"]
-    opt = torch.optim.Adam(model.parameters(), lr=cfg["lr"])
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg["lr"], total_steps=steps)
-    shifts = torch.Generator().manual_seed(cfg["seed"])
-
-    def loss_fn(model, batch):
-        xb, yb = batch
-        dx, dy = torch.randint(-2, 3, (2,), generator=shifts).tolist()  # shift up to 2 pixels
-        return F.cross_entropy(model(torch.roll(xb, (dx, dy), dims=(2, 3))), yb)
-
-    batches = data.batches(x, y, batch_size=cfg["batch_size"], seed=cfg["seed"])
-    return train.fit(model, loss_fn, batches, steps, optimizer=opt, scheduler=sched,
-                     desc="reference classifier", log_every=50)
-
-
-@lru_cache(maxsize=1)
-def _classifier_on_cpu() -> Classifier:
-    """The reference classifier, loaded from the cache or trained once on the CPU in float32."""
-    digest = hashlib.sha1(json.dumps(CLASSIFIER, sort_keys=True).encode()).hexdigest()[:10]
-    filename = f"evaluate-classifier-{digest}.pt"
-    path = train.find(filename)
-    with torch.random.fork_rng(devices=[]):  # the notebook's random stream is left untouched
-        torch.manual_seed(CLASSIFIER["seed"])  # before the weights are drawn: the same every time
-        model = Classifier(CLASSIFIER["channels"], CLASSIFIER["hidden"])
-        if path is not None:
-            try:
-                model.load_state_dict(train.load(path)["model"])
-                return model.eval().requires_grad_(False)
-            except Exception as err:
-                reason = str(err).splitlines()[0][:200]
-                warnings.warn(f"could not load the reference classifier ({path}: {reason}); "
-                              "training it again", stacklevel=2)
-                torch.manual_seed(CLASSIFIER["seed"])  # not from weights half loaded
-                model = Classifier(CLASSIFIER["channels"], CLASSIFIER["hidden"])
-        print("Training the reference MNIST classifier once on the CPU (cached afterwards)...")
-        history = _train_classifier(model)
-    model.eval()
-    xt, yt = data.load("mnist", "test", device=CPU)
-    accuracy = float((predict(model, xt).argmax(1) == yt).float().mean())
-    print(f"reference classifier: test accuracy {accuracy:.2%}")
-    train.store(filename, {"model": model.state_dict(), "config": CLASSIFIER, "history": history,
-                           "metrics": {"test_accuracy": accuracy}})
-    return model.requires_grad_(False)
-
-
-def reference_classifier(device=None) -> Classifier:
-    """The reference classifier, as a copy on `device` for a notebook's own use (e.g. reading
-    the digit of samples on the GPU); the metrics below always run the CPU original."""
-    model = _classifier_on_cpu()
-    if device is None or torch.device(device).type == "cpu":
-        return model
-    return copy.deepcopy(model).to(device)
-
-
-@torch.no_grad()
-def predict(model: nn.Module, images: torch.Tensor, batch_size: int = 2000) -> torch.Tensor:
-    """Class probabilities for images of shape (N, 1, 28, 28) in [0, 1]."""
-    return torch.cat([model(b).softmax(1) for b in images.split(batch_size)])
+__all__ = ["Floor", "bits_per_dim", "features", "fid", "fid_floor", "frechet_distance",
+           "inception_score", "instrument", "label_stats", "predict", "record",
+           "reference_classifier", "results_dir"]
 
 
 def _check_images(images: torch.Tensor) -> tuple[torch.Tensor, Classifier]:
@@ -114,7 +38,7 @@ def _check_images(images: torch.Tensor) -> tuple[torch.Tensor, Classifier]:
     images = images.detach().to(CPU, torch.float32)
     if not torch.isfinite(images).all():
         raise ValueError("the images contain NaN or inf values")
-    return images.clamp(0, 1), _classifier_on_cpu()
+    return images.clamp(0, 1), on_cpu()
 
 
 @torch.no_grad()
@@ -143,12 +67,32 @@ def fid(samples: torch.Tensor) -> float:
     return frechet_distance(features(samples), features(real))
 
 
+class Floor(NamedTuple):
+    """FID of real images against the test images: its mean and standard deviation over `pairs`
+    disjoint sets of real training images."""
+    mean: float
+    sd: float
+    pairs: int
+
+    def __str__(self) -> str:
+        return f"{self.mean:.2f} ± {self.sd:.2f}"
+
+
 @lru_cache(maxsize=8)
-def fid_floor(n: int) -> float:
-    """FID between n real training and n real test images: what a perfect generator would get
-    with n samples (FID is biased upwards for small n, so compare against this floor)."""
-    train_x, _ = data.load("mnist", "train", device=CPU, n=n)
-    return fid(train_x)
+def fid_floor(n: int, pairs: int = 5) -> Floor:
+    """What a perfect generator would get with n samples (FID is biased upwards for small n, so
+    compare against this floor): FID of n real training images against the n test images that
+    `fid` uses, for up to `pairs` disjoint sets of training images. One set alone can be off by
+    a factor of two, so targets use the mean and figures show the band."""
+    train_x, _ = data.load("mnist", "train", device=CPU)
+    pairs = min(pairs, len(train_x) // n)
+    if pairs < 2:
+        raise ValueError(f"the floor needs two disjoint sets of {n} training images; use n <= "
+                         f"{len(train_x) // 2}")
+    test = features(data.load("mnist", "test", device=CPU, n=n)[0])  # what fid() compares with
+    values = torch.tensor([frechet_distance(features(chunk), test)
+                           for chunk in train_x[: pairs * n].split(n)])
+    return Floor(float(values.mean()), float(values.std()), pairs)
 
 
 def inception_score(samples: torch.Tensor) -> float:
@@ -178,9 +122,15 @@ def bits_per_dim(nll_nats: float, num_dims: int = 784) -> float:
     return nll_nats / (num_dims * math.log(2))
 
 
+def results_dir() -> Path:
+    """Where `record` writes: $DGM_RESULTS, else <repo>/build/results (read by the benchmark)."""
+    return data.from_repo(os.environ.get("DGM_RESULTS") or "build/results")
+
+
 def record(notebook: str, metrics: dict, targets: dict | None = None) -> None:
-    """Store the notebook's final figures in build/results/<notebook>-<mode>.json and print them
-    (returning nothing, so that the cell shows the table once).
+    """Store the notebook's final figures in <results_dir()>/<notebook>-<mode>.json with the
+    instrument that measured them, and print them (returning nothing, so that the cell shows the
+    table once).
 
     `targets` maps a metric to a (op, value) pair, e.g. {"nll_nats": ("<=", 100)}.
     """
@@ -191,12 +141,12 @@ def record(notebook: str, metrics: dict, targets: dict | None = None) -> None:
         "notebook": notebook, "mode": rt.label, "device": str(rt.device),
         "device_name": runtime.device_name(rt.device), "precision": rt.precision,
         "threads": torch.get_num_threads(), "date": time.strftime("%Y-%m-%d %H:%M"),
-        "wall_time_s": round(runtime.elapsed(), 1),
+        "wall_time_s": round(runtime.elapsed(), 1), **measured_by(),
         "metrics": {k: float(v) for k, v in metrics.items()},
         "targets": {k: {"op": op, "value": v, "met": bool(ops[op](float(metrics[k]), v))}
                     for k, (op, v) in targets.items()},
     }
-    out = data.REPO / "build" / "results" / f"{notebook}-{rt.label}.json"
+    out = results_dir() / f"{notebook}-{rt.label}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2))
     print(f"{notebook} · mode {rt.label} · {result['wall_time_s']} s so far")
@@ -204,11 +154,3 @@ def record(notebook: str, metrics: dict, targets: dict | None = None) -> None:
         t = result["targets"].get(k)
         goal = f"  (target {t['op']} {t['value']}: {'met' if t['met'] else 'NOT met'})" if t else ""
         print(f"  {k:<28} {v:10.4g}{goal}")
-
-
-if __name__ == "__main__":  # `make classifier`: train and cache it ahead of the notebooks
-    model = reference_classifier()
-    xt, yt = data.load("mnist", "test")
-    accuracy = (predict(model, xt).argmax(1) == yt).float().mean()
-    print(f"reference classifier ready: test accuracy {accuracy:.2%}")
-    sys.exit(0 if accuracy >= 0.99 else 1)

@@ -2,8 +2,9 @@
 
 Starting from the training function and the model, it follows every function and class defined
 in the notebook (the training function's module) that their code names, closes over or is built
-from: the loss, the training step, the student's exercise answers, the model's class. A change in
-any of them (not in comments or spacing) changes the fingerprint, so the model trains again.
+from: the loss, the training step, the student's exercise answers, the model's class; and it
+notes the shape of every tensor they use (the training data). A change in any of them (not in
+comments or spacing) changes the fingerprint, so the model trains again.
 """
 
 import ast
@@ -37,15 +38,16 @@ def _names(code: types.CodeType) -> set[str]:
     return names
 
 
-def _reached(obj) -> list:
-    """What a function refers to: its globals, closure cells and defaults; for a class, its
-    methods."""
+def _reached(obj) -> list[tuple[str, object]]:
+    """(name, value) of what a function refers to: its globals, closure variables and defaults;
+    for a class, its methods."""
     if inspect.isclass(obj):
-        return [v for v in vars(obj).values() if inspect.isfunction(v)]
+        return [(k, v) for k, v in vars(obj).items() if inspect.isfunction(v)]
     code = obj.__code__
-    found = [obj.__globals__[n] for n in _names(code) if n in obj.__globals__]
-    found += [cell.cell_contents for cell in obj.__closure__ or () if _filled(cell)]
-    return found + list(obj.__defaults__ or ())
+    found = [(n, obj.__globals__[n]) for n in _names(code) if n in obj.__globals__]
+    found += [(n, cell.cell_contents) for n, cell in zip(code.co_freevars, obj.__closure__ or (),
+                                                          strict=True) if _filled(cell)]
+    return found + [("default", v) for v in obj.__defaults__ or ()]
 
 
 def _filled(cell) -> bool:
@@ -56,30 +58,35 @@ def _filled(cell) -> bool:
 
 
 def notebook_code(train, model: torch.nn.Module | None = None) -> dict[str, str]:
-    """{name: digest} of the notebook's functions and classes that `train` and `model` reach."""
+    """{name: digest} of the notebook's functions and classes that `train` and `model` reach,
+    and {name: shape and dtype} of the tensors they use (the data: a subset trains again)."""
     home = getattr(train, "__module__", None)
-    todo = [train, *([type(m) for m in model.modules()] if model is not None else [])]
-    digests: dict[str, str] = {}
+    todo = [("train", train), *(("model", type(m)) for m in (model.modules() if model else ()))]
+    found: dict[str, str] = {}
     seen: set[int] = set()
     while todo:
-        obj = todo.pop()
+        name, obj = todo.pop()
+        if isinstance(obj, torch.Tensor):
+            found[f"{name} (data)"] = f"{tuple(obj.shape)} {obj.dtype}"
+            continue
         if isinstance(obj, torch.nn.Module):
-            todo += [type(m) for m in obj.modules()]
+            todo += [("model", type(m)) for m in obj.modules()]
             continue
         obj = getattr(obj, "__func__", obj)  # a bound method: its function
         if id(obj) in seen or not (inspect.isfunction(obj) or inspect.isclass(obj)) \
                 or obj.__module__ != home:
             continue
         seen.add(id(obj))
-        name = obj.__qualname__ if "<lambda>" not in obj.__qualname__ else \
+        key = obj.__qualname__ if "<lambda>" not in obj.__qualname__ else \
             f"{obj.__qualname__}:{obj.__code__.co_firstlineno}"
-        digests[name] = hashlib.sha1(_source(obj).encode()).hexdigest()[:12]
+        found[key] = hashlib.sha1(_source(obj).encode()).hexdigest()[:12]
         todo += _reached(obj)
-    return dict(sorted(digests.items()))
+    return dict(sorted(found.items()))
 
 
 def shown(digests: dict[str, str]) -> str:
     """The names a student sees in the notebook: `Net` for Net.forward, `train_dcgan` for the
     function defined inside it; bare lambdas are left out."""
-    names = dict.fromkeys(n.split(".")[0] for n in digests if not n.startswith("<"))
+    names = dict.fromkeys(n.split(".")[0] for n in digests
+                          if not n.startswith("<") and not n.endswith("(data)"))
     return ", ".join(f"`{n}`" for n in names)

@@ -10,6 +10,7 @@ import json
 import os
 import time
 import warnings
+import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -122,7 +123,7 @@ def _changed_code(filename: str, code: dict) -> str:
         except Exception:  # damaged: another file may tell
             continue
         changed = {n: d for n, d in code.items() if before.get(n) != d}
-        return sources.shown(changed) or "the notebook's code"
+        return sources.shown(changed) or "the training data"
     return ""
 
 
@@ -153,6 +154,7 @@ def train_or_load(notebook: str, name: str, model: torch.nn.Module, config: dict
         if problem is None:
             model.eval()
             print(f"loaded {name} from {path} (trained{yours}; DGM_RETRAIN=1 trains it again)")
+            _reseed(filename)
             return saved["history"]
         warnings.warn(f"could not load the saved {name} from {path} ({problem}); training again, "
                       "and a new file will be saved", stacklevel=2)
@@ -161,7 +163,14 @@ def train_or_load(notebook: str, name: str, model: torch.nn.Module, config: dict
     history = train()
     store(filename, {"model": model.state_dict(), "config": config, "code": code,
                      "history": history})
+    _reseed(filename)
     return history
+
+
+def _reseed(filename: str) -> None:
+    """After a model is trained or loaded, the same random stream either way: the cells that
+    follow draw the same numbers whether training ran (and drew many) or not."""
+    runtime.set_seed(runtime.current().seed + zlib.crc32(filename.rsplit("-", 1)[0].encode()))
 
 
 def load(path: Path) -> dict:

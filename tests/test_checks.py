@@ -344,7 +344,7 @@ WRONG |= {
         (_loss(target="x0"), "not x0"),
         (_loss(t_fn=lambda B, T: torch.randint(1, T + 1, (B,))), "indices run from 0 to T-1"),
         (_loss(t_fn=lambda B, T: torch.randint(0, T, (1,)).expand(B)), "uniform"),
-        (_loss(noise_fn=torch.rand_like), "torch.randn_like"),
+        (_loss(noise_fn=torch.rand_like), "standard normal"),
         (_loss(reduce=torch.sum), "not the sum"),
         (_loss(t_fn=lambda B, T: torch.rand(B) * T), "integer steps"),
     ],

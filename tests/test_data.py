@@ -1,13 +1,17 @@
 """Datasets as tensors, binarisation, batching, and the clear errors for missing or damaged data."""
 
+import json
+import shutil
 import socket
 from pathlib import Path
 
+import cifar_fixture
 import pytest
 import torch
 
-from helpers import data
+from helpers import data, datafiles
 
+REPO = datafiles.REPO
 MNIST_RAW = data.data_root() / "MNIST" / "raw"
 
 
@@ -62,38 +66,109 @@ def test_missing_data_without_network_names_make_data_and_the_mirror(tmp_path, m
 
 def test_cifar10_absent_fails_clearly(tmp_path, monkeypatch, offline):
     monkeypatch.setenv("DGM_DATA", str(tmp_path))
-    with pytest.raises(data.DataError, match="CIFAR-10 has no offline mirror"):
+    with pytest.raises(data.DataError, match=r"make data DATASETS=cifar10 MIRROR=DIR"):
         data.load("cifar10", "train")
 
 
-def test_mirror_copy_and_truncated_file(tmp_path, monkeypatch):
+@pytest.fixture
+def mnist_mirror(tmp_path, monkeypatch):
+    """An empty data folder, and the real MNIST as a mirror in torchvision's layout."""
     monkeypatch.setenv("DGM_DATA", str(tmp_path / "root"))
     data._load_cpu.cache_clear()
-    assert data.main(["fetch", "mnist", "--mirror", str(tmp_path / "nowhere")]) == 1
-    assert data.main(["fetch", "mnist", "--mirror", str(data.REPO / "data")]) == 0
-    x, _ = data.load("mnist", "test", n=10)
-    assert x.shape == (10, 1, 28, 28)
-    raw = tmp_path / "root" / "MNIST" / "raw" / "t10k-images-idx3-ubyte"
-    raw.write_bytes(raw.read_bytes()[:1000])  # a truncated download
-    data._load_cpu.cache_clear()
-    with pytest.raises(data.DataError, match="damaged.*truncated"):
-        data.load("mnist", "test")
+    yield REPO / "data"
     data._load_cpu.cache_clear()
 
 
-def test_cifar10_option(tmp_path, monkeypatch, offline):
-    monkeypatch.setenv("DGM_DATA", str(tmp_path))
-    monkeypatch.setenv("DGM_CIFAR10", "standin")  # what the test suite sets
-    stand_in = data.optional_cifar10()
-    assert stand_in.shape == (1024, 3, 32, 32) and 0 <= stand_in.min() and stand_in.max() <= 1
-    monkeypatch.delenv("DGM_CIFAR10")
-    monkeypatch.setenv("DGM_QUICK", "1")  # a student in quick mode sees no stand-in numbers
-    assert data.optional_cifar10() is None
-    monkeypatch.setenv("DGM_QUICK", "0")
-    assert data.optional_cifar10() is None
-    monkeypatch.setenv("DGM_CIFAR10", "1")  # asked for, but absent: the clear message
-    with pytest.raises(data.DataError, match="CIFAR-10 has no offline mirror"):
+def test_make_data_copies_from_a_mirror_and_repairs_a_truncated_or_corrupt_file(
+        mnist_mirror, tmp_path, capsys):
+    assert datafiles.main(["fetch", "mnist", "--mirror", str(tmp_path / "nowhere")]) == 1
+    assert "nowhere/MNIST/raw/train-images-idx3-ubyte is missing" in capsys.readouterr().err
+    assert datafiles.main(["fetch", "mnist", "--mirror", str(mnist_mirror)]) == 0
+    assert data.load("mnist", "test", n=10)[0].shape == (10, 1, 28, 28)
+    raw = tmp_path / "root" / "MNIST" / "raw"
+    truncated, corrupt = raw / "t10k-images-idx3-ubyte", raw / "train-labels-idx1-ubyte"
+    truncated.write_bytes(truncated.read_bytes()[:1000])  # a broken download
+    corrupt.write_bytes(bytes(corrupt.stat().st_size))  # the right size, the wrong bytes
+    for split, path, what in [("test", truncated, "truncated"), ("train", corrupt, "corrupt")]:
+        data._load_cpu.cache_clear()
+        with pytest.raises(data.DataError, match=rf"{path} is {what}.*`make data`"):
+            data.load("mnist", split)
+    capsys.readouterr()
+    assert datafiles.main(["fetch", "mnist", "--mirror", str(mnist_mirror)]) == 0
+    out = capsys.readouterr().out
+    assert f"replaced {truncated} (it was truncated" in out and f"replaced {corrupt}" in out
+    data._load_cpu.cache_clear()
+    assert data.load("mnist", "train")[1].shape == (60000,)
+
+
+def test_a_damaged_mirror_is_named_and_not_copied(mnist_mirror, tmp_path, capsys):
+    mirror = tmp_path / "mirror" / "MNIST" / "raw"
+    mirror.mkdir(parents=True)
+    for path in (mnist_mirror / "MNIST" / "raw").iterdir():
+        (mirror / path.name).write_bytes(path.read_bytes())
+    (mirror / "t10k-labels-idx1-ubyte").write_bytes(bytes(10008))
+    assert datafiles.main(["fetch", "mnist", "--mirror", str(tmp_path / "mirror")]) == 1
+    assert f"{mirror / 't10k-labels-idx1-ubyte'} is corrupt" in capsys.readouterr().err
+
+
+@pytest.fixture
+def cifar(tmp_path, monkeypatch):
+    """The CIFAR-10 fixture's checksums in effect (as in the notebook tests), DGM_CIFAR10=1."""
+    monkeypatch.setenv("DGM_DATA", str(tmp_path / "root"))
+    monkeypatch.setenv("DGM_CIFAR10", "1")
+    checksums = cifar_fixture.write(tmp_path / "mirror", per_batch=64, tarball=True)
+    (tmp_path / "checksums.json").write_text(json.dumps(checksums))
+    monkeypatch.setenv("DGM_CHECKSUMS", str(tmp_path / "checksums.json"))
+    data._load_cpu.cache_clear()
+    yield tmp_path / "mirror"
+    data._load_cpu.cache_clear()
+
+
+def test_cifar10_reads_through_torchvision_from_files_in_its_own_format(cifar, tmp_path):
+    shutil.copytree(cifar / cifar_fixture.FOLDER, tmp_path / "root" / cifar_fixture.FOLDER)
+    x, x_test = data.optional_cifar10("train"), data.optional_cifar10("test")
+    assert x.shape == (5 * 64, 3, 32, 32) and x_test.shape == (64, 3, 32, 32)
+    assert x.dtype == torch.float32 and 0 <= x.min() and x.max() <= 1
+    _, labels = data.load("cifar10", "test")
+    planes, want = cifar_fixture.images(64, seed=0)  # the test batch, in CIFAR's row layout
+    assert labels.tolist() == want
+    assert torch.equal((x_test * 255).round().to(torch.uint8).flatten(1),
+                       torch.from_numpy(planes))  # red, green and blue planes in place
+
+
+def test_make_data_cifar10_from_a_mirror_folder_or_the_official_archive(cifar, tmp_path, capsys):
+    assert datafiles.main(["fetch", "cifar10", "--mirror", str(cifar)]) == 0
+    assert data.load("cifar10", "train")[0].shape == (320, 3, 32, 32)
+    shutil.rmtree(tmp_path / "root")
+    shutil.rmtree(cifar / cifar_fixture.FOLDER)  # the mirror holds only cifar-10-python.tar.gz
+    data._load_cpu.cache_clear()
+    assert datafiles.main(["fetch", "cifar10", "--mirror", str(cifar)]) == 0
+    assert data.load("cifar10", "test")[0].shape == (64, 3, 32, 32)
+    batch = tmp_path / "root" / cifar_fixture.FOLDER / "data_batch_3"
+    blob = bytearray(batch.read_bytes())
+    blob[-100:] = bytes(100)  # damaged in place: the same size
+    batch.write_bytes(bytes(blob))
+    data._load_cpu.cache_clear()
+    with pytest.raises(data.DataError, match=rf"{batch} is corrupt"):
+        data.load("cifar10", "train")
+    capsys.readouterr()
+    assert datafiles.main(["fetch", "cifar10", "--mirror", str(cifar)]) == 0
+    assert f"replaced {batch} (it was corrupt" in capsys.readouterr().out
+    data._load_cpu.cache_clear()
+    assert data.load("cifar10", "train")[0].shape == (320, 3, 32, 32)
+
+
+def test_without_its_checksums_the_fixture_is_not_cifar10(cifar, tmp_path, monkeypatch):
+    shutil.copytree(cifar / cifar_fixture.FOLDER, tmp_path / "root" / cifar_fixture.FOLDER)
+    monkeypatch.delenv("DGM_CHECKSUMS")  # a student's machine: the published checksums apply
+    with pytest.raises(data.DataError, match="data_batch_1 is corrupt"):
         data.optional_cifar10()
+
+
+def test_the_cifar10_option_is_off_unless_asked_for(monkeypatch, capsys):
+    monkeypatch.delenv("DGM_CIFAR10", raising=False)
+    assert data.optional_cifar10() is None
+    assert "DGM_CIFAR10=1" in capsys.readouterr().out
 
 
 def test_unknown_names_are_refused():
@@ -105,12 +180,12 @@ def test_unknown_names_are_refused():
 
 def test_a_relative_data_folder_counts_from_the_repository(monkeypatch):
     monkeypatch.setenv("DGM_DATA", "some/folder")
-    monkeypatch.chdir(data.REPO / "notebooks")  # where a notebook's kernel runs
-    assert data.data_root() == data.REPO / "some" / "folder"
+    monkeypatch.chdir(REPO / "notebooks")  # where a notebook's kernel runs
+    assert data.data_root() == REPO / "some" / "folder"
     monkeypatch.setenv("DGM_DATA", "/abs/folder")
     assert data.data_root() == Path("/abs/folder")
 
 
 def test_the_hint_names_the_dataset_s_own_folder():
-    assert "DIR/FashionMNIST/raw" in data._how_to_get("fashion")
-    assert "DIR/MNIST/raw" in data._how_to_get("mnist")
+    assert "DIR/FashionMNIST/raw" in datafiles.how_to_get("fashion")
+    assert "DIR/MNIST/raw" in datafiles.how_to_get("mnist")

@@ -8,7 +8,7 @@ import math
 import pytest
 import torch
 
-from helpers import data, evaluate, runtime
+from helpers import classifier, data, evaluate, runtime
 
 N = 2000
 
@@ -39,7 +39,9 @@ def test_frechet_distance_matches_the_closed_form_for_diagonal_gaussians():
 def test_fid_is_near_its_floor_for_real_data_and_far_above_it_otherwise(real):
     x, y = real
     floor = evaluate.fid_floor(N)
-    assert floor > 0
+    assert floor.pairs == 5 and 0 < floor.sd < floor.mean
+    assert str(floor) == f"{floor.mean:.2f} ± {floor.sd:.2f}"
+    floor = floor.mean
     train_other, _ = data.load("mnist", "train", n=2 * N)
     assert evaluate.fid(train_other[N:]) < 1.5 * floor  # other real images
     noise = torch.rand_like(x)
@@ -71,16 +73,30 @@ def test_bits_per_dim():
     assert evaluate.bits_per_dim(3072 * math.log(2) * 3, num_dims=3072) == pytest.approx(3.0)
 
 
-def test_record_writes_figures_and_targets(capsys):
+def test_record_writes_figures_targets_and_the_instrument_where_told(capsys, tmp_path,
+                                                                     monkeypatch):
+    monkeypatch.setenv("DGM_RESULTS", str(tmp_path))
     runtime.setup(verbose=False)
     returned = evaluate.record("test_notebook", {"nll": 90.0, "is": 8.0},
                                targets={"nll": ("<=", 100), "is": (">=", 9)})
     assert returned is None  # a notebook's last line must not echo it under the printed table
-    path = data.REPO / "build" / "results" / f"test_notebook-{runtime.current().mode}.json"
-    saved = json.loads(path.read_text())
-    path.unlink()
+    saved = json.loads((tmp_path / f"test_notebook-{runtime.current().mode}.json").read_text())
+    assert saved["classifier"] == evaluate.instrument()["classifier"]
+    assert saved["classifier_test_accuracy"] >= 0.99
     printed = capsys.readouterr().out
     assert "(target <= 100: met)" in printed and "(target >= 9: NOT met)" in printed
     assert saved["metrics"] == {"nll": 90.0, "is": 8.0}
     assert saved["targets"]["nll"]["met"] and not saved["targets"]["is"]["met"]
     assert saved["wall_time_s"] >= 0 and saved["mode"] in runtime.MODES
+
+
+@pytest.mark.slow
+def test_two_fresh_trainings_give_the_same_instrument(tmp_path, monkeypatch):
+    """Trains the classifier twice (about a minute each): CI runs it with `pytest -m slow`."""
+    hashes = []
+    for folder in ("a", "b"):
+        monkeypatch.setenv("DGM_CHECKPOINTS", str(tmp_path / folder))
+        classifier.on_cpu.cache_clear()
+        hashes.append(evaluate.instrument()["classifier"])
+    classifier.on_cpu.cache_clear()
+    assert hashes[0] == hashes[1]

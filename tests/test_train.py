@@ -1,11 +1,15 @@
 """The training loop learns and fails loudly; the checkpoint cache loads, retrains, splits modes."""
 
 import itertools
+import json
 import linecache
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import warnings
+from pathlib import Path
 
 import pytest
 import torch
@@ -193,3 +197,44 @@ def test_changed_student_code_trains_again_and_unchanged_code_loads(edit, retrai
     assert ("loaded" not in again) == retrains, again
     if retrains:
         assert "training linear again: `loss` changed since the saved model" in again
+
+
+def test_later_cells_draw_the_same_numbers_whether_the_model_was_trained_or_loaded(cache):
+    run, calls = cache
+    run(nn.Linear(3, 1), {"lr": 0.05})  # trains: many random draws
+    after_training = torch.rand(4)
+    run(nn.Linear(3, 1), {"lr": 0.05})  # loads: none
+    assert len(calls) == 1 and torch.equal(torch.rand(4), after_training)
+
+
+USER_RUN = """
+import json, os, sys, warnings
+import torch
+from helpers import train
+from tests.test_train import _mse, _regression
+os.setgid(65534)  # from here on: a student's account, not root
+os.setuid(65534)
+model = torch.nn.Linear(3, 1)
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    history = train.train_or_load("test", "linear", model, {"lr": 0.05}, lambda: train.fit(
+        model, _mse, _regression()[1], num_steps=20, lr=0.05))
+print(json.dumps({"warnings": [str(w.message) for w in caught], "steps": history["step"][-1]}))
+"""
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="it drops root's privileges to be a normal user")
+def test_a_normal_user_with_a_read_only_folder_keeps_the_trained_model():
+    shared = Path(tempfile.mkdtemp(prefix="dgm-shared-"))  # root's: others may only read it
+    shared.chmod(0o755)
+    try:
+        done = subprocess.run([sys.executable, "-c", USER_RUN], capture_output=True, text=True,
+                              cwd=Path(__file__).resolve().parent.parent,
+                              env={**os.environ, "DGM_CHECKPOINTS": str(shared)})
+        assert done.returncode == 0, done.stderr[-2000:]
+        report = json.loads(done.stdout.splitlines()[-1])
+        (message,) = report["warnings"]
+        assert str(shared) in message and "kept in memory" in message
+        assert report["steps"] == 20 and not list(shared.iterdir())
+    finally:
+        shutil.rmtree(shared)

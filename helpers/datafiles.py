@@ -1,0 +1,201 @@
+"""The dataset files on disk: where they live, the checksums they must have, and making them whole.
+
+`python -m helpers.datafiles fetch NAME... [--mirror DIR]` (what `make data` runs) replaces every
+missing, truncated or corrupt file, from a mirror in torchvision's layout (or holding the
+dataset's official archive), else by downloading through torchvision, and names each file it
+replaced. helpers.data reads the files once `problems` finds nothing wrong with them.
+"""
+
+import argparse
+import hashlib
+import json
+import os
+import socket
+import sys
+import tarfile
+from functools import lru_cache
+from pathlib import Path
+
+import torchvision
+
+REPO = Path(__file__).resolve().parent.parent
+_IDX = {"train-images-idx3-ubyte": 16 + 60000 * 28 * 28, "train-labels-idx1-ubyte": 8 + 60000,
+        "t10k-images-idx3-ubyte": 16 + 10000 * 28 * 28, "t10k-labels-idx1-ubyte": 8 + 10000}
+_CIFAR = torchvision.datasets.CIFAR10
+DATASETS = {  # name: (torchvision class, folder under the root, {file: (size, md5)}, archive)
+    # MNIST and Fashion-MNIST: the md5 of the uncompressed IDX files that torchvision reads (its
+    # own list is of the .gz downloads, which it checks when it downloads them).
+    "mnist": (torchvision.datasets.MNIST, "MNIST", {f"raw/{k}": (v, m) for (k, v), m in zip(
+        _IDX.items(), ["6bbc9ace898e44ae57da46a324031adb", "a25bea736e30d166cdddb491f175f624",
+                       "2646ac647ad5339dbf082846283269ea", "27ae3e4e09519cfbb04c329615203637"],
+        strict=True)}, None),
+    "fashion": (torchvision.datasets.FashionMNIST, "FashionMNIST", {f"raw/{k}": (v, m) for (k, v),
+                m in zip(_IDX.items(), ["f4a8712d7a061bf5bd6d2ca38dc4d50a",
+                                        "9018921c3c673c538a1fc5bad174d6f9",
+                                        "8181f5470baa50b63fa0f6fddb340f0a",
+                                        "15d484375f8d13e6eb1aabb0c3f46965"], strict=True)}, None),
+    # CIFAR-10: torchvision's published md5 of every batch file and of the archive.
+    "cifar10": (_CIFAR, _CIFAR.base_folder, {f: (None, m) for f, m in [
+        *_CIFAR.train_list, *_CIFAR.test_list, (_CIFAR.meta["filename"], _CIFAR.meta["md5"])]},
+        (_CIFAR.filename, _CIFAR.tgz_md5)),
+}
+
+
+class DataError(RuntimeError):
+    """A dataset is missing or damaged; the message names the file and says what to run."""
+
+
+def from_repo(path) -> Path:
+    """A path from a setting: relative ones count from the repository, so that `make` (run in the
+    repository) and a notebook's kernel (run in notebooks/) mean the same folder."""
+    path = Path(path).expanduser()
+    return path if path.is_absolute() else REPO / path
+
+
+def data_root() -> Path:
+    """$DGM_DATA, else <repo>/data."""
+    return from_repo(os.environ.get("DGM_DATA") or REPO / "data")
+
+
+def _expected_md5(relative: str, published: str | None) -> str | None:
+    """The md5 a file must have: the published one, unless $DGM_CHECKSUMS (a JSON file of
+    {path under the data folder: md5}) names another: a course's own copy, or the test suite's
+    small CIFAR-10 files in the real format."""
+    table = os.environ.get("DGM_CHECKSUMS")
+    return json.loads(from_repo(table).read_text()).get(relative, published) if table \
+        else published
+
+
+@lru_cache(maxsize=64)
+def _md5(path: Path, size: int, mtime_ns: int) -> str:  # keyed by size and time: a change rehashes
+    digest = hashlib.md5()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _file_problem(path: Path, relative: str, size: int | None, md5: str | None) -> str | None:
+    """None if the file is whole, else what is wrong with it, naming it."""
+    if not path.is_file():
+        return f"{path} is missing"
+    stat = path.stat()
+    if size is not None and stat.st_size != size:
+        return f"{path} is truncated or damaged ({stat.st_size:,} bytes, expected {size:,})"
+    md5 = _expected_md5(relative, md5)
+    if md5 and _md5(path, stat.st_size, stat.st_mtime_ns) != md5:
+        return f"{path} is corrupt (its md5 checksum differs from the published one)"
+    return None
+
+
+def problems(name: str, root: Path | None = None) -> dict[str, str]:
+    """{file under the dataset folder: what is wrong} for every file not whole."""
+    if name not in DATASETS:
+        raise ValueError(f"unknown dataset {name!r}; choose one of {sorted(DATASETS)}")
+    _, folder, files, _ = DATASETS[name]
+    root = root or data_root()
+    found = {rel: _file_problem(root / folder / rel, f"{folder}/{rel}", size, md5)
+             for rel, (size, md5) in files.items()}
+    return {rel: problem for rel, problem in found.items() if problem}
+
+
+def how_to_get(name: str) -> str:
+    folder = DATASETS[name][1]
+    if name == "cifar10":
+        return ("Run `make data DATASETS=cifar10` on a machine with internet, or `make data "
+                f"DATASETS=cifar10 MIRROR=DIR` with DIR holding {folder}/ or "
+                f"{DATASETS[name][3][0]}. The MNIST parts of the notebooks run without it.")
+    return ("Run `make data` on a machine with internet, or `make data MIRROR=DIR` to copy it "
+            f"from a local mirror in torchvision's layout (DIR/{folder}/raw/...). "
+            "Set DGM_DATA to use another data folder.")
+
+
+def _copy_from(mirror: Path, name: str, bad: dict[str, str]) -> None:
+    """Replace the `bad` files from a mirror folder (or from the dataset's archive in it)."""
+    _, folder, files, archive = DATASETS[name]
+    if archive and not (mirror / folder).is_dir() and (mirror / archive[0]).is_file():
+        problem = _file_problem(mirror / archive[0], archive[0], None, archive[1])
+        if problem:
+            raise DataError(f"The mirror's archive: {problem}. {how_to_get(name)}")
+        with tarfile.open(mirror / archive[0]) as tar:
+            for rel in bad:
+                member = tar.extractfile(f"{folder}/{rel}")
+                _write_whole(member.read(), data_root() / folder / rel)
+        return
+    for rel in bad:
+        src = mirror / folder / rel
+        problem = _file_problem(src, f"{folder}/{rel}", *files[rel])
+        if problem:
+            raise DataError(f"The mirror cannot repair it: {problem}. {how_to_get(name)}")
+        _write_whole(src.read_bytes(), data_root() / folder / rel)
+
+
+def _write_whole(content: bytes, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    part = path.with_name(f".{path.name}.part")
+    part.write_bytes(content)
+    os.replace(part, path)  # no half-copied file is ever left under the real name
+
+
+def fetch(name: str, mirror: str | Path | None = None) -> None:
+    """Make dataset `name` whole under data_root(): every missing, truncated or corrupt file is
+    replaced, from `mirror` when given, else by downloading through torchvision."""
+    cls, folder, _, _ = DATASETS[name]
+    bad = problems(name)
+    if not bad:
+        print(f"data: {name} is in place ({data_root() / folder}; sizes and checksums verified)")
+        return
+    if mirror:
+        _copy_from(from_repo(mirror), name, bad)
+    else:
+        for rel in bad:  # torchvision downloads only what is absent
+            (data_root() / folder / rel).unlink(missing_ok=True)
+        old_timeout = socket.getdefaulttimeout()
+        socket.setdefaulttimeout(30)  # an offline machine answers quickly instead of hanging
+        try:
+            for train in (True, False):
+                cls(str(data_root()), train=train, download=True)
+        except Exception as err:  # torchvision raises many kinds: URLError, RuntimeError, ...
+            reason = [line for line in str(err).splitlines() if line.strip()] or [repr(err)]
+            raise DataError(f"{name}: {next(iter(bad.values()))}, and it could not be downloaded "
+                            f"({reason[-1].strip('<>')}).\n{how_to_get(name)}") from None
+        finally:
+            socket.setdefaulttimeout(old_timeout)
+    for rel, problem in bad.items():
+        if "missing" not in problem:
+            was = problem.split(" is ", 1)[1]
+            print(f"data: replaced {data_root() / folder / rel} (it was {was})")
+    still = problems(name)
+    if still:
+        raise DataError(f"{name}: {next(iter(still.values()))}. {how_to_get(name)}")
+    print(f"data: {name} ready in {data_root() / folder} (sizes and checksums verified)")
+
+
+class VerifiedCIFAR10(torchvision.datasets.CIFAR10):
+    """torchvision's CIFAR-10 reader, reading files that `_problems` has already verified
+    against the expected checksums (so that the test suite's small real-format files read too)."""
+
+    meta = {**torchvision.datasets.CIFAR10.meta, "md5": None}
+
+    def _check_integrity(self) -> bool:
+        return True
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description="Fetch the course datasets into the data folder.")
+    parser.add_argument("command", choices=["fetch"])
+    parser.add_argument("names", nargs="+", choices=sorted(DATASETS))
+    parser.add_argument("--mirror", help="a local folder in torchvision's layout (or holding the "
+                        "dataset's official archive) to copy from")
+    args = parser.parse_args(argv)
+    try:
+        for name in args.names:
+            fetch(name, args.mirror)
+    except DataError as err:
+        print(f"data: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
