@@ -31,7 +31,7 @@ NOTEBOOK_TESTS := DGM_CIFAR10=1 DGM_DATA=$(CURDIR)/$(TEST_DATA) \
 EMULATED = IPYTHONDIR=$(CURDIR)/build/ipython DGM_TESTS=$(CURDIR)/tests DGM_RETRAIN=1 \
   OMP_NUM_THREADS=1 $(NOTEBOOK_TESTS)
 
-.PHONY: help setup lab test test-devices test-gpu-smoke run data student lint classifier clean bench
+.PHONY: help setup lab test test-devices test-gpu-smoke test-ui run data student lint classifier clean bench
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -51,6 +51,11 @@ $(STAMP): requirements.txt pyproject.toml .gitattributes
 	  git config filter.strip-notebooks.clean "'$(CURDIR)/$(BIN)/python' -m helpers.student strip"; \
 	  git config filter.strip-notebooks.smudge cat; \
 	fi
+	@# Widget state saved with a notebook: a reopened notebook shows its sliders and progress
+	@# bars as they were, instead of "Error displaying widget: model not found".
+	@mkdir -p $(VENV)/share/jupyter/lab/settings
+	@echo '{"@jupyter-widgets/jupyterlab-manager:plugin": {"saveState": true}}' \
+	  > $(VENV)/share/jupyter/lab/settings/overrides.json
 	@touch $@
 	@echo "setup: $(VENV) is ready ($$($(BIN)/python -c 'import torch; print("torch", torch.__version__)'))"
 
@@ -62,8 +67,7 @@ student: $(STAMP)  ## write student copies to student/ (changed copies are kept 
 
 lab: $(STAMP) student  ## open JupyterLab with everything installed and the data in place
 	@$(MAKE) --no-print-directory data || echo "lab: opening JupyterLab without the data (see the message above)."
-	@# LabApp, not ServerApp: JupyterLab's own default URL would override the server's.
-	$(BIN)/jupyter lab --notebook-dir=. --LabApp.default_url=/lab/tree/student \
+	$(BIN)/jupyter lab --notebook-dir=. --config=jupyter_lab_config.py \
 	  $(if $(filter 0,$(shell id -u)),--allow-root)  # root: containers and cloud VMs
 
 classifier: $(STAMP)  ## train (once) and cache the reference MNIST classifier of the evaluation kit
@@ -85,6 +89,9 @@ test-gpu-smoke: $(STAMP) data classifier $(STARTUP) $(TEST_DATA)/checksums.json 
 	@rm -rf build/smoke
 	$(EMULATED) DGM_QUICK=0 DGM_SMOKE=1 DGM_EMULATE=cuda DGM_EMULATE_REPORT=$(CURDIR)/build/smoke \
 	  $(BIN)/python -m pytest $(NBVAL) $(PARALLEL) $(NOTEBOOKS)
+
+test-ui: $(STAMP) data classifier  ## JupyterLab in headless Chromium (Debian's chromium and chromium-driver): a student's day
+	$(BIN)/python -m pytest -m ui tests/test_lab_ui.py
 
 $(STARTUP): tests/emulated_kernel.py
 	@mkdir -p $(@D) && cp $< $@

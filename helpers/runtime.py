@@ -12,7 +12,9 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
+import matplotlib.pyplot as plt
 import torch
 
 MODES = ("quick", "cpu", "gpu")
@@ -172,6 +174,7 @@ def setup(seed: int = 0, verbose: bool = True) -> Runtime:
     rt = Runtime(device=device, mode=run_mode(device), seed=seed,
                  smoke=flag("DGM_SMOKE") and not flag("DGM_QUICK"))
     set_seed(seed)
+    plt.style.use(Path(__file__).with_name("course.mplstyle"))  # figures that fit the column
     _state["start"] = time.perf_counter()
     _state["runtime"] = rt
     if verbose:

@@ -67,3 +67,19 @@ def test_a_smoke_run_keeps_gpu_sizes_and_does_quick_counts(monkeypatch):
     monkeypatch.delenv("DGM_SMOKE")
     rt = runtime.setup(verbose=False)
     assert rt.count(quick=50, cpu=3000, gpu=20000) == 3000 and rt.label == "cpu"
+
+
+@pytest.mark.parametrize("value,on", [("1", True), ("true", True), ("Yes", True), ("on", True),
+                                      ("0", False), ("false", False), ("no", False),
+                                      ("OFF", False), ("", False)])
+def test_flags_read_the_usual_words_for_on_and_off(monkeypatch, value, on):
+    monkeypatch.setenv("DGM_RETRAIN", value)
+    assert runtime.flag("DGM_RETRAIN") is on
+
+
+def test_an_absent_accelerator_is_explained_in_two_lines_at_most(monkeypatch):
+    monkeypatch.setenv("DGM_DEVICE", "mps")  # this machine has none
+    with pytest.raises(RuntimeError) as info:
+        runtime.pick_device()
+    message = str(info.value)
+    assert len(message.splitlines()) <= 2 and len(message) < 400 and "DGM_DEVICE" in message

@@ -1,0 +1,238 @@
+"""A student's day in JupyterLab, in a real browser: Debian's headless Chromium driven by selenium.
+
+On a fresh clone of the repository (its committed state, with the git filter of `make setup`), a
+JupyterLab server on a free loopback port with a token, started with the repository's own
+configuration: it opens on student/; the student copy of 02 stops at its first exercise with a
+short message; the solution typed into the cell passes the check and is saved; a solved notebook
+runs with progress bars and a slider that redraws its figure, every figure fits the column, a
+reopened notebook shows its widgets without an error, and git sees the tracked notebooks
+unchanged. `make test-ui` runs it (CI too); screenshots of a failure go to build/ui/. The server
+and the browser always stop.
+"""
+
+import json
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.ui
+REPO = Path(__file__).resolve().parent.parent
+SHOTS = REPO / "build" / "ui"
+CHROMIUM, DRIVER = shutil.which("chromium"), shutil.which("chromedriver")
+SOLUTION = ["mask_hidden = hidden_degrees[:, None] >= input_degrees[None, :]",
+            "mask_out = input_degrees[:, None] > hidden_degrees[None, :]",
+            "return mask_hidden.float(), mask_out.float()"]
+
+
+def _git(clone: Path, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=clone, capture_output=True, text=True,
+                          check=True).stdout
+
+
+@pytest.fixture(scope="module")
+def clone(tmp_path_factory) -> Path:
+    """The committed repository with the git filter that `make setup` configures, and the student
+    copies that `make student` writes."""
+    root = tmp_path_factory.mktemp("ui") / "course"
+    subprocess.run(["git", "clone", "-q", str(REPO), str(root)], check=True)
+    _git(root, "config", "filter.strip-notebooks.clean", f"'{sys.executable}' -m helpers.student strip")
+    _git(root, "config", "filter.strip-notebooks.smudge", "cat")
+    subprocess.run([sys.executable, "-m", "helpers.student", "notebooks", "student"], cwd=root,
+                   check=True, capture_output=True)
+    return root
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def lab(clone, tmp_path_factory):
+    """(base URL, token) of a JupyterLab server in the clone, stopped at the end whatever
+    happens. Quick mode; the data and the reference classifier come from this checkout."""
+    from helpers import data, train
+
+    port, token = _free_port(), secrets.token_hex(16)
+    log = open(tmp_path_factory.mktemp("lab") / "lab.log", "w")  # noqa: SIM115 - closed below
+    env = {**os.environ, "DGM_QUICK": "1", "DGM_DATA": str(data.data_root()),
+           "DGM_CHECKPOINTS": os.pathsep.join([str(clone / "checkpoints"),
+                                               *map(str, train.checkpoint_dirs())])}
+    command = [sys.executable, "-m", "jupyter", "lab", "--config=jupyter_lab_config.py",
+               "--no-browser", f"--port={port}",
+               "--ServerApp.ip=127.0.0.1", f"--IdentityProvider.token={token}",
+               "--LabApp.expose_app_in_browser=True", *(["--allow-root"] * (os.geteuid() == 0))]
+    server = subprocess.Popen(command, cwd=clone, env=env, stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(120):
+            try:
+                urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=1)
+                break
+            except OSError:
+                time.sleep(0.5)
+        else:
+            raise RuntimeError(f"JupyterLab did not start: see {log.name}")
+        yield base, token
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not (CHROMIUM and DRIVER):
+        pytest.fail("make test-ui needs Debian's chromium and chromium-driver (apt-get install "
+                    "chromium chromium-driver)")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage",
+                 "--window-size=1366,900"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(DRIVER), options=options)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+@pytest.fixture
+def page(browser, lab, request):
+    """The browser, with a screenshot in build/ui/ when the test fails."""
+    yield browser
+    if getattr(request.node, "failed", False):
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        browser.save_screenshot(str(SHOTS / f"{request.node.name}.png"))
+
+
+def _wait(driver, script: str, timeout: float = 180, what: str = ""):
+    """Poll a JavaScript expression until it is truthy; return its value."""
+    end = time.time() + timeout
+    while time.time() < end:
+        value = driver.execute_script(f"return {script}")
+        if value:
+            return value
+        time.sleep(0.5)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what or script}")
+
+
+APP = "window.jupyterapp"
+PANEL = f"{APP}.shell.currentWidget"
+
+
+def _open(driver, lab, path: str) -> None:
+    base, token = lab
+    driver.get(f"{base}/lab/tree/{path}?token={token}")
+    _wait(driver, f"{PANEL} && {PANEL}.context && {PANEL}.context.path === {json.dumps(path)} "
+                  f"&& {PANEL}.sessionContext.session && {PANEL}.sessionContext.session.kernel "
+                  f"&& {PANEL}.sessionContext.session.kernel.status === 'idle'", 120,
+          f"{path} open with an idle kernel")
+
+
+def _outputs(driver) -> list[str]:
+    return driver.execute_script(
+        "return [...document.querySelectorAll('.jp-NotebookPanel:not(.lm-mod-hidden) "
+        ".jp-OutputArea-output')].map(e => e.innerText)")
+
+
+def test_make_lab_opens_on_the_student_copies(page, lab):
+    base, token = lab
+    page.get(f"{base}/?token={token}")  # where `make lab` points the browser
+    _wait(page, "document.querySelector('.jp-BreadCrumbs') && document.querySelector("
+                "'.jp-BreadCrumbs').innerText.includes('student')", 60, "the student folder")
+    assert "/lab/tree/student" in page.current_url
+
+
+def test_a_student_types_the_first_exercise_of_02_and_saves_it(page, lab, clone):
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    path = "student/02_autoregressive.ipynb"
+    _open(page, lab, path)
+    page.execute_script(f"{APP}.commands.execute('notebook:run-all-cells')")
+    stopped = _wait(page, "[...document.querySelectorAll('.jp-OutputArea-output')].map(e => "
+                          "e.innerText).find(t => t.includes('not written yet'))", 120,
+                    "the first check to stop")
+    assert "✗ made_masks: not written yet" in stopped and "hint:" in stopped
+    assert len(stopped.strip().splitlines()) <= 5, stopped
+
+    stub = next(line for line in page.find_elements(By.CSS_SELECTOR, ".cm-line")
+                if "raise NotImplementedError" in line.text)
+    stub.click()
+    keys = ActionChains(page).send_keys(Keys.END).key_down(Keys.SHIFT).send_keys(Keys.HOME)
+    keys.key_up(Keys.SHIFT).perform()  # the stub line's text, after its indentation
+    for i, line in enumerate(SOLUTION):  # typed as a student types: the editor indents lines
+        ActionChains(page).send_keys(line + (Keys.ENTER if i + 1 < len(SOLUTION) else "")).perform()
+    ActionChains(page).key_down(Keys.SHIFT).send_keys(Keys.ENTER).send_keys(Keys.ENTER) \
+        .key_up(Keys.SHIFT).perform()  # run the exercise cell, then its check
+    passed = _wait(page, "[...document.querySelectorAll('.jp-OutputArea-output')].map(e => "
+                         "e.innerText).find(t => t.includes('✓ made_masks'))", 60, "the ✓ line")
+    assert passed.startswith("✓ made_masks")
+    before = (clone / path).read_text()
+    page.execute_script(f"{APP}.commands.execute('docmanager:save')")
+    _wait(page, f"!{PANEL}.context.model.dirty", 30, "the save")
+    saved = json.loads((clone / path).read_text())
+    source = "".join(next(c["source"] for c in saved["cells"]
+                          if "def made_masks" in "".join(c["source"])))
+    assert (clone / path).read_text() != before
+    assert all(f"    {line}\n" in source + "\n" for line in SOLUTION), source
+    assert "NotImplementedError" not in source
+
+
+def test_a_solved_notebook_runs_redraws_fits_reopens_and_git_sees_no_change(page, lab, clone):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    path = "notebooks/04_vae_elbo.ipynb"
+    _open(page, lab, path)
+    page.execute_script(f"{APP}.commands.execute('notebook:run-all-cells')")
+    _wait(page, f"{PANEL}.content.widgets.every(c => c.model.type !== 'code' || "
+                "(c.model.executionCount && !c.node.querySelector('.jp-InputPrompt')"
+                ".innerText.includes('*')))", 600, "every cell of 04 to run")
+    assert page.find_elements(By.CSS_SELECTOR, ".jp-OutputArea .widget-hprogress")  # tqdm bars
+    assert not [t for t in _outputs(page) if "Traceback" in t or "Error" in t.split("\n")[0]]
+
+    images = "[...document.querySelectorAll('.jp-OutputArea-output img')]"
+    shrunk = page.execute_script(f"return {images}.filter(i => i.naturalWidth > i.clientWidth "
+                                 "+ 2).map(i => [i.naturalWidth, i.clientWidth])")
+    assert not shrunk, f"figures wider than the column (natural, shown): {shrunk}"
+
+    slider = page.find_element(By.CSS_SELECTOR, ".jp-OutputArea .widget-slider .noUi-handle")
+    figure = "(() => { const o = document.querySelector('.widget-slider').closest(" \
+             "'.jp-Cell').querySelectorAll('.jp-OutputArea-output img'); " \
+             "return o.length ? o[o.length - 1].src : ''; })()"
+    drawn = _wait(page, figure, 60, "the slider's figure")
+    page.execute_script("arguments[0].scrollIntoView({block: 'center'})", slider)
+    slider.click()
+    slider.send_keys(Keys.ARROW_RIGHT * 3)
+    _wait(page, f"{figure} && {figure} !== {json.dumps(drawn)}", 60, "the figure to redraw")
+
+    page.execute_script(f"{APP}.commands.execute('docmanager:save')")
+    _wait(page, f"!{PANEL}.context.model.dirty", 30, "the save")
+    page.execute_script(f"{APP}.commands.execute('kernelmenu:shutdown')")  # a new kernel later
+    page.execute_script(f"{APP}.commands.execute('application:close-all')")
+    _open(page, lab, path)
+    _wait(page, "document.querySelectorAll('.jp-OutputArea-output').length > 0", 60, "outputs")
+    time.sleep(2)  # widget views render asynchronously
+    errors = [t for t in _outputs(page) if "Error displaying widget" in t]
+    assert not errors, errors
+
+    assert "notebooks/" not in _git(clone, "status", "--porcelain")
+    assert subprocess.run(["git", "diff", "--quiet"], cwd=clone).returncode == 0
