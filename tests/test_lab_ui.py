@@ -43,7 +43,8 @@ def clone(tmp_path_factory) -> Path:
     copies that `make student` writes."""
     root = tmp_path_factory.mktemp("ui") / "course"
     subprocess.run(["git", "clone", "-q", str(REPO), str(root)], check=True)
-    _git(root, "config", "filter.strip-notebooks.clean", f"'{sys.executable}' -m helpers.student strip")
+    _git(root, "config", "filter.strip-notebooks.clean",
+         f"'{sys.executable}' -m helpers.student strip")
     _git(root, "config", "filter.strip-notebooks.smudge", "cat")
     subprocess.run([sys.executable, "-m", "helpers.student", "notebooks", "student"], cwd=root,
                    check=True, capture_output=True)
@@ -64,7 +65,14 @@ def lab(clone, tmp_path_factory):
 
     port, token = _free_port(), secrets.token_hex(16)
     log = open(tmp_path_factory.mktemp("lab") / "lab.log", "w")  # noqa: SIM115 - closed below
+    settings = tmp_path_factory.mktemp("settings")  # every cell rendered; no news pop-up
+    for plugin, values in [("notebook-extension/tracker", {"windowingMode": "none"}),
+                           ("apputils-extension/notification", {"fetchNews": "false"})]:
+        (settings / "@jupyterlab" / plugin).parent.mkdir(parents=True, exist_ok=True)
+        (settings / "@jupyterlab" / f"{plugin}.jupyterlab-settings").write_text(
+            json.dumps(values))
     env = {**os.environ, "DGM_QUICK": "1", "DGM_DATA": str(data.data_root()),
+           "JUPYTERLAB_SETTINGS_DIR": str(settings),
            "DGM_CHECKPOINTS": os.pathsep.join([str(clone / "checkpoints"),
                                                *map(str, train.checkpoint_dirs())])}
     command = [sys.executable, "-m", "jupyter", "lab", "--config=jupyter_lab_config.py",
