@@ -218,7 +218,8 @@ def test_a_solved_notebook_runs_redraws_fits_reopens_and_git_sees_no_change(page
     assert not [t for t in _outputs(page) if "Traceback" in t or "Error" in t.split("\n")[0]]
 
     images = "[...document.querySelectorAll('.jp-OutputArea-output img')]"
-    shrunk = page.execute_script(f"return {images}.filter(i => i.naturalWidth > i.clientWidth "
+    shrunk = page.execute_script(f"return {images}.filter(i => i.clientWidth > 0 && "
+                                 "i.naturalWidth > i.clientWidth "
                                  "+ 2).map(i => [i.naturalWidth, i.clientWidth])")
     assert not shrunk, f"figures wider than the column (natural, shown): {shrunk}"
 
