@@ -58,24 +58,36 @@ def stub_source(source: str) -> str:
 KERNELSPEC = {"display_name": "Python 3", "language": "python", "name": "python3"}
 
 
-def strip(text: str) -> str:
-    """A notebook as it is committed: no outputs or execution counts, no cell metadata but tags,
-    and the notebook metadata that running it in JupyterLab changes set back. `make setup` makes
-    it the git filter of notebooks/ (.gitattributes), so opening and running a solved notebook
-    changes nothing that git commits; `make student` reads its sources through it too."""
-    nb = nbformat.reads(text, as_version=4)
+BANNER = ("> **Reference notebook, with the solutions.** Run it freely: saving it keeps no "
+          "outputs (`make lab`), so the tracked file does not change. Do the exercises in your "
+          "copy under `student/`.")
+
+
+def strip_node(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """The notebook as it is committed (in place): no outputs or execution counts, no cell
+    metadata but tags, and the notebook metadata that running it in JupyterLab changes set back."""
     for cell in nb.cells:
         cell.metadata = {k: v for k, v in cell.metadata.items() if k == "tags"}
         if cell.cell_type == "code":
             cell.outputs, cell.execution_count = [], None
     nb.metadata = {"kernelspec": KERNELSPEC, "language_info": {"name": "python"}}
-    return nbformat.writes(nb) + "\n"
+    return nb
+
+
+def strip(text: str) -> str:
+    """strip_node on a notebook's text. `make setup` makes it the git filter of notebooks/
+    (.gitattributes), so opening and running a solved notebook changes nothing that git commits;
+    jupyter_lab_config.py saves notebooks/ through it too, and `make student` reads its sources
+    through it."""
+    return nbformat.writes(strip_node(nbformat.reads(text, as_version=4))) + "\n"
 
 
 def student_notebook(path: Path) -> str:
     """The student version of one notebook, as the text of an .ipynb file, outputs stripped."""
     nb = nbformat.reads(strip(path.read_text()), as_version=4)
     for cell in nb.cells:
+        if cell.cell_type == "markdown":  # the reference notebook's banner is not for the copy
+            cell.source = cell.source.replace(f"{BANNER}\n\n", "")
         if cell.cell_type == "code":
             try:
                 cell.source = stub_source(cell.source)

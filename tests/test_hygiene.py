@@ -33,7 +33,7 @@ def test_notebook_is_stripped_and_follows_the_template(path):
     code = [c for c in nb.cells if c.cell_type == "code"]
     assert all(not c.outputs and c.execution_count is None for c in code), "strip the outputs"
     assert nb.cells[0].cell_type == "markdown" and nb.cells[0].source.startswith("# ")
-    assert "Learning goals" in nb.cells[0].source
+    assert "Learning goals" in nb.cells[0].source and student.BANNER in nb.cells[0].source
     assert "runtime.setup(" in code[0].source, "the first code cell sets up device, seed and mode"
     text = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
     assert "## Summary" in text and "## References" in text and "Exercises" in text

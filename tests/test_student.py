@@ -163,3 +163,11 @@ def test_student_copy_runs_until_its_first_exercise_check(name, tmp_path):
     assert failed == first_exercise + 1, "it stops at the check right after the first exercise"
     assert "checks.check_" in code[failed].source
     assert all(c.execution_count for c in code[:failed]), "every cell before it ran"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_the_reference_banner_stays_in_notebooks_and_not_in_the_copy(name, tmp_path):
+    assert student.BANNER in nbformat.read(NOTEBOOKS / name, as_version=4).cells[0].source
+    copy = nbformat.reads(student.student_notebook(NOTEBOOKS / name), as_version=4)
+    assert "Reference notebook" not in copy.cells[0].source
+    assert copy.cells[0].source.startswith("# ") and "Learning goals" in copy.cells[0].source
