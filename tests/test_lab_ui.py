@@ -204,11 +204,12 @@ def test_a_student_types_the_first_exercise_of_02_and_saves_it(page, lab, clone)
     assert "NotImplementedError" not in source
 
 
-def test_a_solved_notebook_runs_redraws_fits_reopens_and_git_sees_no_change(page, lab, clone):
+def test_a_notebook_runs_redraws_fits_and_reopens_with_its_widgets(page, lab, clone):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
 
-    path = "notebooks/04_vae_elbo.ipynb"
+    path = "student/04_solved.ipynb"  # a student's own solved copy of 04: kept with its outputs
+    shutil.copyfile(clone / "notebooks" / "04_vae_elbo.ipynb", clone / path)
     _open(page, lab, path)
     page.execute_script(f"{APP}.commands.execute('notebook:run-all-cells')")
     _wait(page, f"{PANEL}.content.widgets.every(c => c.model.type !== 'code' || "
@@ -219,8 +220,8 @@ def test_a_solved_notebook_runs_redraws_fits_reopens_and_git_sees_no_change(page
 
     images = "[...document.querySelectorAll('.jp-OutputArea-output img')]"
     shrunk = page.execute_script(f"return {images}.filter(i => i.clientWidth > 0 && "
-                                 "i.naturalWidth > i.clientWidth "
-                                 "+ 2).map(i => [i.naturalWidth, i.clientWidth])")
+                                 "i.naturalWidth > i.clientWidth + 2)"
+                                 ".map(i => [i.naturalWidth, i.clientWidth])")
     assert not shrunk, f"figures wider than the column (natural, shown): {shrunk}"
 
     slider = page.find_element(By.CSS_SELECTOR, ".jp-OutputArea .widget-slider .noUi-handle")
@@ -235,12 +236,29 @@ def test_a_solved_notebook_runs_redraws_fits_reopens_and_git_sees_no_change(page
 
     page.execute_script(f"{APP}.commands.execute('docmanager:save')")
     _wait(page, f"!{PANEL}.context.model.dirty", 30, "the save")
-    page.execute_script(f"{APP}.commands.execute('kernelmenu:shutdown')")  # a new kernel later
+    saved = json.loads((clone / path).read_text())
+    assert any(o.get("data", {}).get("application/vnd.jupyter.widget-view+json")
+               for c in saved["cells"] for o in c.get("outputs", []))
+    assert saved["metadata"].get("widgets"), "the widget state is saved with the notebook"
+    page.execute_script(f"{APP}.commands.execute('kernelmenu:shutdown')")
+    _wait(page, f"!{PANEL}.sessionContext.session", 30, "the kernel to stop")
     page.execute_script(f"{APP}.commands.execute('application:close-all')")
-    _open(page, lab, path)
-    _wait(page, "document.querySelectorAll('.jp-OutputArea-output').length > 0", 60, "outputs")
+    _open(page, lab, path)  # a new kernel: the widgets' models are gone
+    _wait(page, "document.querySelectorAll('.jp-OutputArea-output img').length > 0", 60,
+          "the saved figures")
     time.sleep(2)  # widget views render asynchronously
-    errors = [t for t in _outputs(page) if "Error displaying widget" in t]
-    assert not errors, errors
+    assert not [t for t in _outputs(page) if "Error displaying widget" in t]
+    assert page.find_elements(By.CSS_SELECTOR, ".jp-OutputArea .widget-slider")
 
+
+def test_running_and_saving_a_reference_notebook_leaves_git_clean(page, lab, clone):
+    path = "notebooks/04_vae_elbo.ipynb"
+    _open(page, lab, path)
+    for _ in range(4):  # the set-up cell and the first figures
+        page.execute_script(f"{APP}.commands.execute('notebook:run-cell-and-select-next')")
+    _wait(page, "[...document.querySelectorAll('.jp-OutputArea-output')].length > 1", 120,
+          "outputs")
+    page.execute_script(f"{APP}.commands.execute('docmanager:save')")
+    _wait(page, f"!{PANEL}.context.model.dirty", 30, "the save")
     assert _git(clone, "status", "--porcelain", "notebooks") == ""  # saved as git holds it
+    assert '"outputs": []' in (clone / path).read_text()
