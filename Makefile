@@ -65,6 +65,7 @@ data: $(STAMP)  ## fetch the datasets into data/ (MIRROR=DIR copies from a local
 student: $(STAMP)  ## write student copies to student/ (changed copies are kept unless FORCE=1)
 	$(BIN)/python -m helpers.student notebooks student $(if $(FORCE),--force)
 
+# One kernel is fastest with torch's default threads (all cores; see the README): `make lab` keeps it.
 lab: $(STAMP) student  ## open JupyterLab with everything installed and the data in place
 	@$(MAKE) --no-print-directory data || echo "lab: opening JupyterLab without the data (see the message above)."
 	$(BIN)/jupyter lab --notebook-dir=. --config=jupyter_lab_config.py \
