@@ -89,3 +89,13 @@ def test_a_notebook_run_and_saved_in_jupyterlab_is_committed_unchanged(tmp_path)
         "rev-parse", f":{relative}")  # the filter gives back exactly what git holds
     (tmp_path / path.name).write_text(run)
     assert student.student_notebook(tmp_path / path.name) == student.student_notebook(path)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_no_figure_is_wider_than_the_column(path):
+    from helpers import plot
+
+    source = "\n".join(c.source for c in nbformat.reads(_staged(path), as_version=4).cells)
+    widths = [float(w) for w in re.findall(r"figsize=\(([\d.]+),", source)]
+    assert all(w <= plot.MAX_WIDTH for w in widths), widths
+    assert plot.fit(21.0, 4.4) == (plot.MAX_WIDTH, pytest.approx(4.4 * plot.MAX_WIDTH / 21))

@@ -87,7 +87,7 @@ class Exercise:
     def fail(self, problem: str, *details: str, hint: str | None = None) -> NoReturn:
         raise ExerciseError(self.name, problem, details, self.hint if hint is None else hint)
 
-    def call(self, *args, hint: str | None = None):
+    def call(self, *args):
         """The student's function on `args`, which it must not change: an exception inside it
         becomes a short message naming their failing line, the stub says it is not written yet."""
         before = [(i, a.detach().clone()) for i, a in enumerate(args)
@@ -100,9 +100,9 @@ class Exercise:
             if str(err) == STUB:  # the line that `make student` puts in place of the solution
                 self.fail("not written yet: replace the `raise NotImplementedError(...)` line "
                           "with your code")
-            self._crashed(err, hint)
+            self._crashed(err)
         except Exception as err:
-            self._crashed(err, hint)
+            self._crashed(err)
         for i, old in before:
             if args[i].shape != old.shape or not torch.equal(args[i].detach(), old):
                 self.fail(f"your function changed its input `{self._parameter(i)}` in place",
@@ -116,7 +116,7 @@ class Exercise:
         except (TypeError, ValueError, IndexError):
             return f"number {i + 1}"
 
-    def _crashed(self, err: Exception, hint: str | None) -> NoReturn:
+    def _crashed(self, err: Exception) -> NoReturn:
         message = (str(err).strip().splitlines() or [""])[0].split("  (Could this")[0]
         message = message if len(message) <= 150 else message[:147] + "..."
         mine = [f for f in traceback.extract_tb(err.__traceback__)
@@ -126,8 +126,7 @@ class Exercise:
         advice = next((text for kind, text in self.errors.items() if isinstance(err, kind)),
                       None) or next((text for kind, words, text in _ADVICE
                                      if isinstance(err, kind) and words in str(err)), None)
-        self.fail(f"your code raised {type(err).__name__}: {message}", *where,
-                  hint=advice or hint)
+        self.fail(f"your code raised {type(err).__name__}: {message}", *where, hint=advice)
 
     def parts(self, value, names: tuple[str, ...]) -> tuple:
         """Validate that the student returned a tuple (names[0], names[1], ...)."""
