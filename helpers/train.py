@@ -138,7 +138,8 @@ def train_or_load(notebook: str, name: str, model: torch.nn.Module, config: dict
     """
     code = sources.notebook_code(train, model)
     filename = checkpoint_name(notebook, name, config, code, str(model))
-    yours = f" with your current {sources.shown(code)}" if sources.shown(code) else ""
+    names = sources.shown(code)
+    yours = f" with your current {names}" if names else ""
     path = find(filename)
     if path is not None and not runtime.flag("DGM_RETRAIN"):
         problem = None

@@ -10,8 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch.distributions import Normal
 
-from .autoregressive import UNSTABLE
-from .core import Exercise, ok
+from .core import UNSTABLE, Exercise, ok
 
 
 def _logits(seed, confident):

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch.distributions import Bernoulli
 
-from .core import Exercise, ok
+from .core import UNSTABLE, Exercise, ok
 
 
 def _made_jacobian(mask_hidden, mask_out, num_inputs, hidden):
@@ -56,11 +56,6 @@ def check_made_masks(made_masks) -> None:
                         "that MADE allows", hint="use >= for the hidden layer and > for the "
                         "output layer")
     ok("made_masks: no output sees its own or a later input, and every allowed connection is kept")
-
-
-UNSTABLE = ("log(sigmoid(l)) is log(0) = -inf once sigmoid rounds to 0 or 1 (a confident logit, "
-            "|l| > 17 in float32): compute the log-probabilities from the logits themselves "
-            "(F.logsigmoid, or the _with_logits loss)")
 
 
 def check_bernoulli_nll(bernoulli_nll) -> None:

@@ -11,8 +11,7 @@ import torch
 from torch import nn
 from torch.distributions import Bernoulli, Normal, kl_divergence
 
-from .autoregressive import UNSTABLE
-from .core import Exercise, ok
+from .core import UNSTABLE, Exercise, ok
 
 
 def check_reparameterize(reparameterize) -> None:
