@@ -48,7 +48,7 @@ $(STAMP): requirements.txt pyproject.toml .gitattributes
 	fi
 	@# The git filter of .gitattributes: a notebook run in JupyterLab is committed without outputs.
 	@if git rev-parse --git-dir >/dev/null 2>&1; then \
-	  git config filter.strip-notebooks.clean "'$(CURDIR)/$(BIN)/python' -m helpers.student strip"; \
+	  git config filter.strip-notebooks.clean "'$(CURDIR)/$(BIN)/python' -m tools.student strip"; \
 	  git config filter.strip-notebooks.smudge cat; \
 	fi
 	@# Widget state saved with a notebook: a reopened notebook shows its sliders and progress
@@ -60,10 +60,10 @@ $(STAMP): requirements.txt pyproject.toml .gitattributes
 	@echo "setup: $(VENV) is ready ($$($(BIN)/python -c 'import torch; print("torch", torch.__version__)'))"
 
 data: $(STAMP)  ## fetch the datasets into data/ (MIRROR=DIR copies from a local mirror)
-	$(BIN)/python -m helpers.datafiles fetch $(DATASETS) $(if $(MIRROR),--mirror "$(MIRROR)")
+	$(BIN)/python -m tools.data fetch $(DATASETS) $(if $(MIRROR),--mirror "$(MIRROR)")
 
 student: $(STAMP)  ## write student copies to student/ (changed copies are kept unless FORCE=1)
-	$(BIN)/python -m helpers.student notebooks student $(if $(FORCE),--force)
+	$(BIN)/python -m tools.student notebooks student $(if $(FORCE),--force)
 
 # One kernel is fastest with torch's default threads (all cores; see the README): `make lab` keeps it.
 lab: $(STAMP) student  ## open JupyterLab with everything installed and the data in place
@@ -72,7 +72,7 @@ lab: $(STAMP) student  ## open JupyterLab with everything installed and the data
 	  $(if $(filter 0,$(shell id -u)),--allow-root)  # root: containers and cloud VMs
 
 classifier: $(STAMP)  ## train (once) and cache the reference MNIST classifier of the evaluation kit
-	$(BIN)/python -m helpers.classifier
+	$(BIN)/python -m tools.classifier
 
 lint: $(STAMP)  ## ruff on helpers, tests and notebooks
 	$(BIN)/ruff check helpers tests notebooks
@@ -114,4 +114,4 @@ clean:  ## remove build outputs and caches (keeps data/, student/ and .venv)
 
 MODE ?= cpu
 bench: $(STAMP) data classifier  ## run every notebook in MODE=quick|cpu|gpu; tables in build/bench/ and the README
-	$(BIN)/python -m helpers.bench --mode $(MODE) $(if $(NOTEBOOKS),--notebooks $(NOTEBOOKS))
+	$(BIN)/python -m tools.bench --mode $(MODE) $(if $(NOTEBOOKS),--notebooks $(NOTEBOOKS))

@@ -9,11 +9,11 @@ c.LabApp.default_url = "/lab/tree/student"
 
 def _save_as_committed(model, path, **kwargs):
     """The reference notebooks (notebooks/) are saved as git holds them, without outputs or run
-    metadata (helpers.student.strip_node): running one never changes a tracked file."""
+    metadata (tools.student.strip_node): running one never changes a tracked file."""
     if model.get("type") == "notebook" and path.replace("\\", "/").startswith("notebooks/"):
         import nbformat
 
-        from helpers.student import strip_node
+        from tools.student import strip_node
 
         model["content"] = strip_node(nbformat.from_dict(model["content"]))
 

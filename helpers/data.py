@@ -10,16 +10,7 @@ from functools import lru_cache
 import torch
 
 from . import runtime
-from .datafiles import (
-    DATASETS,
-    DataError,
-    VerifiedCIFAR10,
-    data_root,
-    fetch,
-    from_repo,
-    how_to_get,
-    problems,
-)
+from .datafiles import DATASETS, DataError, data_root, fetch, from_repo, how_to_get, problems, read
 
 __all__ = ["DataError", "batches", "binarize", "binarized_test_set", "data_root", "from_repo",
            "load", "optional_cifar10"]
@@ -34,15 +25,11 @@ def _load_cpu(name: str, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
         raise DataError(f"{name}: {'; '.join(bad.values())}. `make data{which}` replaces "
                         f"{'it' if len(bad) == 1 else 'them'}, from a local mirror with "
                         f"`make data{which} MIRROR=DIR`.")
-    cls = VerifiedCIFAR10 if name == "cifar10" else DATASETS[name][0]
     try:
-        ds = cls(str(data_root()), train=train, download=False)
+        return read(name, train)  # (N, C, H, W) uint8, int64 labels
     except Exception as err:
         raise DataError(f"{name} could not be read from {data_root() / DATASETS[name][1]} "
                         f"({err}). {how_to_get(name)}") from None
-    x = torch.as_tensor(ds.data)
-    x = x.permute(0, 3, 1, 2) if x.ndim == 4 else x.unsqueeze(1)  # (N, C, H, W) uint8
-    return x.contiguous(), torch.as_tensor(ds.targets, dtype=torch.long)
 
 
 def load(name: str = "mnist", split: str = "train", device=None, n: int | None = None):

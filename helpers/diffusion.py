@@ -1,6 +1,7 @@
-"""The diffusion pieces that 06_diffusion teaches and 07_text_to_image reuses: the cosine schedule
-and the DDIM sampler. 06 writes each one out in the notebook (q_sample and the DDIM step are its
-exercises, so they are not offered here) and checks that its own versions agree with these.
+"""The diffusion pieces that 06_diffusion teaches and 07_text_to_image reuses: the cosine schedule,
+the broadcast gather of a per-step value, the conversions between predicted noise and predicted
+x_0, and the DDIM sampler. This is their only copy: 06 shows each where it teaches it
+(helpers.sources.show). q_sample and the single sampler steps are 06's exercises and are not here.
 """
 
 import math
@@ -10,11 +11,27 @@ import torch
 
 
 def cosine_alpha_bar(T: int, s: float = 0.008) -> torch.Tensor:
-    """alpha_bar_t for t = 1..T (index 0..T-1) of Nichol & Dhariwal's cosine schedule, float64;
-    each beta_t = 1 - alpha_bar_t / alpha_bar_{t-1} is clipped at 0.999 as in their paper."""
+    """alpha_bar_t = f(t) / f(0), f(t) = cos^2((t/T + s) / (1 + s) * pi/2), for t = 1..T (index
+    0..T-1), float64; betas clipped at 0.999 so that the last step stays invertible (Nichol &
+    Dhariwal, 2021, eq. 17). Shape (T,)."""
     f = torch.cos((torch.arange(T + 1, dtype=torch.float64) / T + s) / (1 + s) * math.pi / 2) ** 2
-    betas = (1 - f[1:] / f[:-1]).clamp(max=0.999)  # (T,)
+    betas = (1 - f[1:] / f[:-1]).clamp(max=0.999)  # beta_t = 1 - alpha_bar_t / alpha_bar_{t-1}
     return torch.cumprod(1 - betas, 0)
+
+
+def extract(values: torch.Tensor, t: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """values[t] for a batch of steps t (B,), shaped (B, 1, ...) to broadcast over `like`."""
+    return values[t].view(-1, *[1] * (like.ndim - 1))
+
+
+def predict_x0_from_eps(x_t: torch.Tensor, eps: torch.Tensor, ab_t) -> torch.Tensor:
+    """The x_0 that the noise eps implies: x_t = sqrt(ab_t) x_0 + sqrt(1 - ab_t) eps, solved."""
+    return (x_t - (1 - ab_t).sqrt() * eps) / ab_t.sqrt()
+
+
+def predict_eps_from_x0(x_t: torch.Tensor, x0: torch.Tensor, ab_t) -> torch.Tensor:
+    """The noise that the clean image x0 implies: the same equation solved for eps."""
+    return (x_t - ab_t.sqrt() * x0) / (1 - ab_t).sqrt()
 
 
 def timesteps(T: int, steps: int) -> list[int]:
@@ -36,10 +53,10 @@ def ddim_sample(eps_fn: Callable, x: torch.Tensor, alpha_bar: torch.Tensor, step
         t_prev = ts[i + 1] if i + 1 < len(ts) else -1
         level_prev = alpha_bar[t_prev] if t_prev >= 0 else torch.ones_like(level)
         eps = eps_fn(x, torch.full((len(x),), t, device=x.device)).float()
-        x0 = (x - (1 - level).sqrt() * eps) / level.sqrt()  # the x_0 that eps implies
+        x0 = predict_x0_from_eps(x, eps, level)
         if clip:
             x0 = x0.clamp(-1, 1)
-            eps = (x - level.sqrt() * x0) / (1 - level).sqrt()  # the noise that matches it
+            eps = predict_eps_from_x0(x, x0, level)  # the noise that matches the clipped x_0
         x = level_prev.sqrt() * x0 + (1 - level_prev).sqrt() * eps  # DDIM eq. 12, eta = 0
         if after_step is not None:
             x = after_step(x, t_prev)

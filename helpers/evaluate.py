@@ -123,25 +123,26 @@ def bits_per_dim(nll_nats: float, num_dims: int = 784) -> float:
 
 
 def results_dir() -> Path:
-    """Where `record` writes: $DGM_RESULTS, else <repo>/build/results (read by the benchmark)."""
+    """Where `record` writes: $DGM_RESULTS (the benchmark and the test suite set it), else
+    <repo>/build/results."""
     return data.from_repo(os.environ.get("DGM_RESULTS") or "build/results")
 
 
-def record(notebook: str, metrics: dict, targets: dict | None = None) -> None:
+def record(rt: runtime.Runtime, notebook: str, metrics: dict,
+           targets: dict | None = None) -> None:
     """Store the notebook's final figures in <results_dir()>/<notebook>-<mode>.json with the
     instrument that measured them, and print them (returning nothing, so that the cell shows the
     table once).
 
     `targets` maps a metric to a (op, value) pair, e.g. {"nll_nats": ("<=", 100)}.
     """
-    rt = runtime.current()
     ops = {"<=": lambda a, b: a <= b, ">=": lambda a, b: a >= b}
     targets = targets or {}
     result = {
         "notebook": notebook, "mode": rt.label, "device": str(rt.device),
         "device_name": runtime.device_name(rt.device), "precision": rt.precision,
         "threads": torch.get_num_threads(), "date": time.strftime("%Y-%m-%d %H:%M"),
-        "wall_time_s": round(runtime.elapsed(), 1), **measured_by(),
+        "wall_time_s": round(rt.elapsed(), 1), **measured_by(),
         "metrics": {k: float(v) for k, v in metrics.items()},
         "targets": {k: {"op": op, "value": v, "met": bool(ops[op](float(metrics[k]), v))}
                     for k, (op, v) in targets.items()},

@@ -6,7 +6,6 @@ Every figure is at most MAX_WIDTH inches wide, so that with the course style (co
 
 import matplotlib.pyplot as plt
 import torch
-from torchvision.utils import make_grid
 
 MAX_WIDTH = 10.0  # inches: 900 pixels at the course style's 90 dpi
 
@@ -18,10 +17,18 @@ def fit(width: float, height: float) -> tuple[float, float]:
 
 
 def _to_grid(images: torch.Tensor, nrow: int):
-    """(N, C, H, W) in [0, 1] to one (H', W', C) image, with a 1-pixel grey frame between."""
-    grid = make_grid(images.detach().float().cpu().clamp(0, 1), nrow=nrow, padding=1,
-                     pad_value=0.5)
-    return grid.permute(1, 2, 0).numpy()  # (H', W', 3): make_grid repeats grey to 3 channels
+    """(N, C, H, W) in [0, 1] to one RGB image (H', W', 3), rows of `nrow`, with a 1-pixel grey
+    frame around each image."""
+    x = images.detach().float().cpu().clamp(0, 1).expand(-1, 3, -1, -1)  # grey to 3 channels
+    n, _, h, w = x.shape
+    cols = min(nrow, n)
+    rows = -(-n // cols)
+    cells = torch.full((rows * cols, 3, h + 1, w + 1), 0.5)  # each image with a right/bottom frame
+    cells[:n, :, 1:, 1:] = x
+    grid = cells.view(rows, cols, 3, h + 1, w + 1).permute(2, 0, 3, 1, 4).reshape(
+        3, rows * (h + 1), cols * (w + 1))
+    grid = torch.nn.functional.pad(grid, (0, 1, 0, 1), value=0.5)  # the outer right/bottom frame
+    return grid.permute(1, 2, 0).numpy()
 
 
 def show_images(images: torch.Tensor, nrow: int = 8, title: str | None = None, ax=None):
@@ -74,11 +81,16 @@ def plot_history(history: dict[str, list[float]], keys=None, title: str | None =
     return fig
 
 
+def square_grid(lim: float, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(xs (n,), points (n*n, 2)): an n x n grid over [-lim, lim]^2, rows of constant y."""
+    xs = torch.linspace(-lim, lim, n)
+    return xs, torch.stack(torch.meshgrid(xs, xs, indexing="xy"), -1).reshape(-1, 2)
+
+
 def plot_density_2d(log_prob, lim: float = 4.0, n: int = 200, ax=None, title: str | None = None,
                     points: torch.Tensor | None = None):
     """Heat map of exp(log_prob) on a square grid, optionally with sample points on top."""
-    xs = torch.linspace(-lim, lim, n)
-    grid = torch.stack(torch.meshgrid(xs, xs, indexing="xy"), -1).reshape(-1, 2)  # (n*n, 2)
+    _, grid = square_grid(lim, n)
     with torch.no_grad():
         density = log_prob(grid).exp().reshape(n, n).cpu().numpy()
     ax = ax or plt.figure(figsize=(4, 4)).gca()

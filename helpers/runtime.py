@@ -11,7 +11,7 @@ import os
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -19,7 +19,6 @@ import torch
 
 MODES = ("quick", "cpu", "gpu")
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("", "0", "false", "no", "off")
-_state = {"start": time.perf_counter()}
 
 
 def flag(name: str) -> bool:
@@ -127,6 +126,7 @@ class Runtime:
     mode: str
     seed: int
     smoke: bool = False  # DGM_SMOKE=1: the gpu mode's sizes with the quick mode's counts
+    started: float = field(default_factory=time.perf_counter, compare=False)
 
     def pick(self, *, quick, cpu, gpu):
         """A size for the current mode (widths, batch sizes, learning rates), e.g.
@@ -158,6 +158,10 @@ class Runtime:
             return "float32 (this GPU has no native bf16)"
         return "float32"
 
+    def elapsed(self) -> float:
+        """Seconds since `setup`: the notebook's wall time so far."""
+        return time.perf_counter() - self.started
+
     def timed(self, fn: Callable, *args):
         """(fn(*args), seconds), the device synchronised before and after: the true time of the
         work, not the time to queue it."""
@@ -169,27 +173,16 @@ class Runtime:
 
 
 def setup(seed: int = 0, verbose: bool = True) -> Runtime:
-    """Choose the device, seed everything, start the notebook's clock and say what was chosen."""
+    """Choose the device and mode, seed everything, start the notebook's clock and say what was
+    chosen. The notebook passes the Runtime it returns (`rt`) to the helpers that need it."""
     device = pick_device()
     rt = Runtime(device=device, mode=run_mode(device), seed=seed,
                  smoke=flag("DGM_SMOKE") and not flag("DGM_QUICK"))
     set_seed(seed)
     plt.style.use(Path(__file__).with_name("course.mplstyle"))  # figures that fit the column
-    _state["start"] = time.perf_counter()
-    _state["runtime"] = rt
     if verbose:
         threads = torch.get_num_threads()
         print(f"device {device} ({device_name(device)}) · {rt.precision} · mode {rt.label} · "
               f"seed {seed} · torch {torch.__version__} · {threads} CPU "
               f"thread{'s' * (threads > 1)}")
     return rt
-
-
-def current() -> Runtime:
-    """The Runtime from the last `setup` call (setting one up if the notebook has not)."""
-    return _state.get("runtime") or setup(verbose=False)
-
-
-def elapsed() -> float:
-    """Seconds since `setup` was called: the notebook's wall time so far."""
-    return time.perf_counter() - _state["start"]

@@ -68,22 +68,27 @@ def fit(model: torch.nn.Module, loss_fn: Callable, batches: Iterator, num_steps:
 
 
 class EMA(torch.nn.Module):
-    """An exponential moving average of a model's weights, which samples better than the weights
-    of the last step (taught in 06_diffusion, reused by 07_text_to_image). After each optimiser
-    step `update(model)` sets ema = decay * ema + (1 - decay) * weights in one fused operation on
-    the device, without reading anything back to the host (torch's AveragedModel tests a step
-    counter on the host at every update)."""
+    """A model being trained (`model`) with an exponential moving average of its weights
+    (`average`), which samples better than the weights of the last step (taught in 06_diffusion,
+    reused by 07_text_to_image). Pass `update` as `fit`'s callback: after each optimiser step it
+    sets average = decay * average + (1 - decay) * weights in one fused operation on the device,
+    without reading anything back to the host (torch's AveragedModel tests a step counter on the
+    host at every update). Cache the EMA itself with `train_or_load`: both sets of weights."""
 
     def __init__(self, model: torch.nn.Module, decay: float):
         super().__init__()
-        self.module = copy.deepcopy(model).requires_grad_(False)
+        self.model = model
+        self.average = copy.deepcopy(model).requires_grad_(False)
         self.decay = decay
 
+    def extra_repr(self) -> str:
+        return f"decay={self.decay}"  # part of the model's structure, so of its checkpoint's name
+
     @torch.no_grad()
-    def update(self, model: torch.nn.Module) -> None:
-        torch._foreach_lerp_(list(self.module.parameters()), list(model.parameters()),
+    def update(self) -> None:
+        torch._foreach_lerp_(list(self.average.parameters()), list(self.model.parameters()),
                              1 - self.decay)
-        for mine, theirs in zip(self.module.buffers(), model.buffers(), strict=True):
+        for mine, theirs in zip(self.average.buffers(), self.model.buffers(), strict=True):
             mine.copy_(theirs)
 
 
@@ -100,11 +105,11 @@ def _digest(value) -> str:
     return hashlib.sha1(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def checkpoint_name(notebook: str, name: str, config: dict, code: dict | None = None,
+def checkpoint_name(rt: runtime.Runtime, notebook: str, name: str, fingerprint: dict,
                     structure: str = "") -> str:
-    """<notebook>-<name>-<hash of config, mode and model structure>-<hash of the code>.pt"""
-    setting = _digest({"config": config, "mode": runtime.current().label, "model": structure})
-    return f"{notebook}-{name}-{setting[:10]}-{_digest(code or {})[:8]}.pt"
+    """<notebook>-<name>-<hash of mode and model structure>-<hash of the fingerprint>.pt"""
+    setting = _digest({"mode": rt.label, "model": structure})
+    return f"{notebook}-{name}-{setting[:10]}-{_digest(fingerprint)[:8]}.pt"
 
 
 def find(filename: str) -> Path | None:
@@ -112,33 +117,36 @@ def find(filename: str) -> Path | None:
     return next((d / filename for d in checkpoint_dirs() if (d / filename).is_file()), None)
 
 
-def _changed_code(filename: str, code: dict) -> str:
-    """Which of the notebook's functions differ from those of a model saved with the same
-    settings and other code ('' when there is none)."""
+def _changed(filename: str, fingerprint: dict) -> str:
+    """What differs from the newest model saved with the same mode and structure: the names of
+    functions, values, data or other models ('' when there is no such model)."""
     setting = filename.rsplit("-", 1)[0]
     for path in sorted((p for d in checkpoint_dirs() for p in d.glob(f"{setting}-*.pt")),
                        key=lambda p: p.stat().st_mtime, reverse=True):
         try:
-            before = load(path).get("code", {})
+            before = load(path).get("fingerprint", {})
         except Exception:  # damaged: another file may tell
             continue
-        changed = {n: d for n, d in code.items() if before.get(n) != d}
-        return sources.shown(changed) or "the training data"
+        changed = {n: d for n, d in fingerprint.items() if before.get(n) != d}
+        return sources.shown(changed) or "the model's buffers"
     return ""
 
 
-def train_or_load(notebook: str, name: str, model: torch.nn.Module, config: dict,
+def train_or_load(rt: runtime.Runtime, notebook: str, name: str, model: torch.nn.Module,
                   train: Callable[[], dict]) -> dict:
     """Load `model`'s weights and history from the cache if present, else call `train()` and save.
 
-    The key hashes `config`, the run mode, the model's structure and the source of the notebook's
-    functions and classes that `train` and the model use (helpers.sources): quick runs never
-    reuse full-mode weights, and a changed loss or exercise answer trains again while unchanged
-    code loads. DGM_RETRAIN=1 trains again. Returns the history that `train()` returned.
+    The key is built from the mode, the model's structure and the fingerprint of everything
+    `train` and the model reach in the notebook (helpers.sources): their code, the values they use
+    (learning rate, batch size, steps, ...), the optimizer's settings and the data. Quick runs never
+    reuse full-mode weights; a changed loss, setting or exercise answer trains again, and unchanged
+    ones load. DGM_RETRAIN=1 trains again. Either way the random generators are then seeded from
+    `rt.seed` and the model's name, so the cells that follow draw the same numbers whether the
+    model was trained (which draws many) or loaded. Returns the history that `train()` returned.
     """
-    code = sources.notebook_code(train, model)
-    filename = checkpoint_name(notebook, name, config, code, str(model))
-    names = sources.shown(code)
+    fingerprint = sources.fingerprint(train, model)
+    filename = checkpoint_name(rt, notebook, name, fingerprint, str(model))
+    names = sources.shown(fingerprint, kinds=("code",))
     yours = f" with your current {names}" if names else ""
     path = find(filename)
     if path is not None and not runtime.flag("DGM_RETRAIN"):
@@ -155,23 +163,20 @@ def train_or_load(notebook: str, name: str, model: torch.nn.Module, config: dict
         if problem is None:
             model.eval()
             print(f"loaded {name} from {path} (trained{yours}; DGM_RETRAIN=1 trains it again)")
-            _reseed(filename)
+            _reseed(rt, filename)
             return saved["history"]
         warnings.warn(f"could not load the saved {name} from {path} ({problem}); training again, "
                       "and a new file will be saved", stacklevel=2)
-    elif path is None and (changed := _changed_code(filename, code)):
+    elif path is None and (changed := _changed(filename, fingerprint)):
         print(f"training {name} again: {changed} changed since the saved model")
     history = train()
-    store(filename, {"model": model.state_dict(), "config": config, "code": code,
-                     "history": history})
-    _reseed(filename)
+    store(filename, {"model": model.state_dict(), "fingerprint": fingerprint, "history": history})
+    _reseed(rt, filename)
     return history
 
 
-def _reseed(filename: str) -> None:
-    """After a model is trained or loaded, the same random stream either way: the cells that
-    follow draw the same numbers whether training ran (and drew many) or not."""
-    runtime.set_seed(runtime.current().seed + zlib.crc32(filename.rsplit("-", 1)[0].encode()))
+def _reseed(rt: runtime.Runtime, filename: str) -> None:
+    runtime.set_seed(rt.seed + zlib.crc32(filename.rsplit("-", 1)[0].encode()))
 
 
 def load(path: Path) -> dict:

@@ -7,7 +7,7 @@ import fake_device
 import nbformat
 import pytest
 
-from helpers import student
+from tools import student
 
 fake_device.register()  # before any backward pass of the test session (see its docstring)
 

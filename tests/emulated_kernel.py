@@ -63,10 +63,10 @@ def audit_training_steps() -> None:
     train.fit = audited_fit
     record = evaluate.record
 
-    def reporting_record(notebook, *args, **kwargs):
+    def reporting_record(rt, notebook, *args, **kwargs):
         report["notebook"] = notebook
         _write_report()
-        return record(notebook, *args, **kwargs)
+        return record(rt, notebook, *args, **kwargs)
 
     evaluate.record = reporting_record
     atexit.register(_write_report)

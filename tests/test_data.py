@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from helpers import data, datafiles
+from tools.data import main as fetch_command
 
 REPO = datafiles.REPO
 MNIST_RAW = data.data_root() / "MNIST" / "raw"
@@ -22,6 +23,23 @@ def test_mnist_is_float_images_in_unit_range_with_labels():
     assert torch.equal(torch.bincount(y).gt(5000), torch.ones(10, dtype=torch.bool))
     xt, _ = data.load("mnist", "test", n=100)
     assert xt.shape == (100, 1, 28, 28)
+
+
+def test_the_own_readers_agree_with_torchvision():
+    """MNIST is read from its IDX files without torchvision (whose import takes seconds in every
+    kernel): the same tensors as torchvision's reader, and the same CIFAR-10 checksums."""
+    import torchvision
+
+    x, y = data.load("mnist", "test")
+    theirs = torchvision.datasets.MNIST(str(data.data_root()), train=False)
+    assert torch.equal((x * 255).round().to(torch.uint8).squeeze(1), theirs.data)
+    assert torch.equal(y, theirs.targets)
+    cifar = torchvision.datasets.CIFAR10
+    published = {f: m for f, m in [*cifar.train_list, *cifar.test_list,
+                                   (cifar.meta["filename"], cifar.meta["md5"])]}
+    _, folder, files, archive = datafiles.DATASETS["cifar10"]
+    assert (folder, {f: m for f, (_, m) in files.items()}) == (cifar.base_folder, published)
+    assert archive == (cifar.filename, cifar.tgz_md5)
 
 
 def test_binarisation_is_dynamic_for_training_and_fixed_for_the_test_set():
@@ -81,9 +99,9 @@ def mnist_mirror(tmp_path, monkeypatch):
 
 def test_make_data_copies_from_a_mirror_and_repairs_a_truncated_or_corrupt_file(
         mnist_mirror, tmp_path, capsys):
-    assert datafiles.main(["fetch", "mnist", "--mirror", str(tmp_path / "nowhere")]) == 1
+    assert fetch_command(["fetch", "mnist", "--mirror", str(tmp_path / "nowhere")]) == 1
     assert "nowhere/MNIST/raw/train-images-idx3-ubyte is missing" in capsys.readouterr().err
-    assert datafiles.main(["fetch", "mnist", "--mirror", str(mnist_mirror)]) == 0
+    assert fetch_command(["fetch", "mnist", "--mirror", str(mnist_mirror)]) == 0
     assert data.load("mnist", "test", n=10)[0].shape == (10, 1, 28, 28)
     raw = tmp_path / "root" / "MNIST" / "raw"
     truncated, corrupt = raw / "t10k-images-idx3-ubyte", raw / "train-labels-idx1-ubyte"
@@ -94,7 +112,7 @@ def test_make_data_copies_from_a_mirror_and_repairs_a_truncated_or_corrupt_file(
         with pytest.raises(data.DataError, match=rf"{path} is {what}.*`make data`"):
             data.load("mnist", split)
     capsys.readouterr()
-    assert datafiles.main(["fetch", "mnist", "--mirror", str(mnist_mirror)]) == 0
+    assert fetch_command(["fetch", "mnist", "--mirror", str(mnist_mirror)]) == 0
     out = capsys.readouterr().out
     assert f"replaced {truncated} (it was truncated" in out and f"replaced {corrupt}" in out
     data._load_cpu.cache_clear()
@@ -107,7 +125,7 @@ def test_a_damaged_mirror_is_named_and_not_copied(mnist_mirror, tmp_path, capsys
     for path in (mnist_mirror / "MNIST" / "raw").iterdir():
         (mirror / path.name).write_bytes(path.read_bytes())
     (mirror / "t10k-labels-idx1-ubyte").write_bytes(bytes(10008))
-    assert datafiles.main(["fetch", "mnist", "--mirror", str(tmp_path / "mirror")]) == 1
+    assert fetch_command(["fetch", "mnist", "--mirror", str(tmp_path / "mirror")]) == 1
     assert f"{mirror / 't10k-labels-idx1-ubyte'} is corrupt" in capsys.readouterr().err
 
 
@@ -137,12 +155,12 @@ def test_cifar10_reads_through_torchvision_from_files_in_its_own_format(cifar, t
 
 
 def test_make_data_cifar10_from_a_mirror_folder_or_the_official_archive(cifar, tmp_path, capsys):
-    assert datafiles.main(["fetch", "cifar10", "--mirror", str(cifar)]) == 0
+    assert fetch_command(["fetch", "cifar10", "--mirror", str(cifar)]) == 0
     assert data.load("cifar10", "train")[0].shape == (320, 3, 32, 32)
     shutil.rmtree(tmp_path / "root")
     shutil.rmtree(cifar / cifar_fixture.FOLDER)  # the mirror holds only cifar-10-python.tar.gz
     data._load_cpu.cache_clear()
-    assert datafiles.main(["fetch", "cifar10", "--mirror", str(cifar)]) == 0
+    assert fetch_command(["fetch", "cifar10", "--mirror", str(cifar)]) == 0
     assert data.load("cifar10", "test")[0].shape == (64, 3, 32, 32)
     batch = tmp_path / "root" / cifar_fixture.FOLDER / "data_batch_3"
     blob = bytearray(batch.read_bytes())
@@ -152,7 +170,7 @@ def test_make_data_cifar10_from_a_mirror_folder_or_the_official_archive(cifar, t
     with pytest.raises(data.DataError, match=rf"{batch} is corrupt"):
         data.load("cifar10", "train")
     capsys.readouterr()
-    assert datafiles.main(["fetch", "cifar10", "--mirror", str(cifar)]) == 0
+    assert fetch_command(["fetch", "cifar10", "--mirror", str(cifar)]) == 0
     assert f"replaced {batch} (it was corrupt" in capsys.readouterr().out
     data._load_cpu.cache_clear()
     assert data.load("cifar10", "train")[0].shape == (320, 3, 32, 32)

@@ -76,11 +76,11 @@ def test_bits_per_dim():
 def test_record_writes_figures_targets_and_the_instrument_where_told(capsys, tmp_path,
                                                                      monkeypatch):
     monkeypatch.setenv("DGM_RESULTS", str(tmp_path))
-    runtime.setup(verbose=False)
-    returned = evaluate.record("test_notebook", {"nll": 90.0, "is": 8.0},
+    rt = runtime.setup(verbose=False)
+    returned = evaluate.record(rt, "test_notebook", {"nll": 90.0, "is": 8.0},
                                targets={"nll": ("<=", 100), "is": (">=", 9)})
     assert returned is None  # a notebook's last line must not echo it under the printed table
-    saved = json.loads((tmp_path / f"test_notebook-{runtime.current().mode}.json").read_text())
+    saved = json.loads((tmp_path / f"test_notebook-{rt.mode}.json").read_text())
     assert saved["classifier"] == evaluate.instrument()["classifier"]
     assert saved["classifier_test_accuracy"] >= 0.99
     printed = capsys.readouterr().out

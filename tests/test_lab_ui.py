@@ -44,9 +44,9 @@ def clone(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("ui") / "course"
     subprocess.run(["git", "clone", "-q", str(REPO), str(root)], check=True)
     _git(root, "config", "filter.strip-notebooks.clean",
-         f"'{sys.executable}' -m helpers.student strip")
+         f"'{sys.executable}' -m tools.student strip")
     _git(root, "config", "filter.strip-notebooks.smudge", "cat")
-    subprocess.run([sys.executable, "-m", "helpers.student", "notebooks", "student"], cwd=root,
+    subprocess.run([sys.executable, "-m", "tools.student", "notebooks", "student"], cwd=root,
                    check=True, capture_output=True)
     return root
 

@@ -132,7 +132,7 @@ def test_training_steps_do_not_wait_for_the_device_between_logs(device):
     ema = train.EMA(model, 0.9)
 
     def loss_fn(m, batch):
-        ema.update(m)  # the averaging of 06 and 07 runs in the step too
+        ema.update()  # the averaging of 06 and 07 runs in the step too
         return m(batch).pow(2).mean(), {"mean": m(batch).mean()}
 
     per_step = _steps_between(model, loss_fn, data.batches(x, batch_size=64), 40, log_every=10)
@@ -177,8 +177,8 @@ def test_checkpoints_from_the_device_load_anywhere(device, tmp_path):
 
 def test_06_samples_without_keeping_every_step_unless_asked(device, monkeypatch, notebook_cells):
     monkeypatch.setenv("DGM_QUICK", "1")
-    ns = notebook_cells("06_diffusion.ipynb", "def cosine_alpha_bar", "def ddpm_step",
-                         "def ddim_step", "def sample(")
+    ns = notebook_cells("06_diffusion.ipynb", "alpha_bar = diffusion.cosine_alpha_bar",
+                         "def ddpm_step", "def ddim_step", "def sample(")
     x = torch.randn(64, 1, 28, 28, device=device)
     no_noise = lambda x_t, t: torch.zeros_like(x_t)
 

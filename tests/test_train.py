@@ -15,7 +15,7 @@ import pytest
 import torch
 from torch import nn
 
-from helpers import runtime, train
+from helpers import data, runtime, sources, train
 
 
 def _regression():
@@ -67,49 +67,49 @@ def test_fit_stops_on_a_non_finite_loss():
 def cache(tmp_path, monkeypatch):
     monkeypatch.setenv("DGM_DATA", str(tmp_path))
     monkeypatch.delenv("DGM_RETRAIN", raising=False)
+    rt = runtime.setup(verbose=False)
     calls = []
 
-    def run(model, config):
+    def run(model, lr=0.05):
         def train_fn():
             calls.append(1)
-            return train.fit(model, _mse, _regression()[1], num_steps=20, lr=0.05)
-        return train.train_or_load("test", "linear", model, config, train_fn)
+            return train.fit(model, _mse, _regression()[1], num_steps=20, lr=lr)
+        return train.train_or_load(rt, "test", "linear", model, train_fn)
     return run, calls
 
 
 def test_cache_trains_once_then_loads_the_same_weights(cache, monkeypatch):
     run, calls = cache
     first = nn.Linear(3, 1)
-    history = run(first, {"lr": 0.05})
+    history = run(first)
     second = nn.Linear(3, 1)
-    assert run(second, {"lr": 0.05}) == history and len(calls) == 1
+    assert run(second) == history and len(calls) == 1
     assert torch.equal(first.weight, second.weight)
-    run(nn.Linear(3, 1), {"lr": 0.1})  # another config is another checkpoint
+    run(nn.Linear(3, 1), lr=0.1)  # another learning rate is another checkpoint
     monkeypatch.setenv("DGM_RETRAIN", "1")
-    run(nn.Linear(3, 1), {"lr": 0.05})
+    run(nn.Linear(3, 1))
     assert len(calls) == 3
 
 
 def test_cache_key_holds_the_mode(monkeypatch):
     monkeypatch.setenv("DGM_QUICK", "1")
-    runtime.setup(verbose=False)
-    quick = train.checkpoint_name("nb", "m", {"a": 1})
+    quick = train.checkpoint_name(runtime.setup(verbose=False), "nb", "m", {"value:a": "1"})
     monkeypatch.setenv("DGM_QUICK", "0")
-    runtime.setup(verbose=False)
-    full = train.checkpoint_name("nb", "m", {"a": 1})
+    full = train.checkpoint_name(runtime.setup(verbose=False), "nb", "m", {"value:a": "1"})
     assert quick != full and quick.startswith("nb-m-")
 
 
 def test_damaged_checkpoint_is_retrained_with_a_warning(cache):
     run, calls = cache
-    run(nn.Linear(3, 1), {"lr": 0.05})
+    run(nn.Linear(3, 1))
     (path,) = train.checkpoint_dirs()[0].glob("test-linear-*.pt")
     saved = torch.load(path, weights_only=True)  # plain state_dict and values only
-    assert set(saved) == {"model", "config", "code", "history"}
+    assert set(saved) == {"model", "fingerprint", "history"}
+    assert saved["fingerprint"]["value:lr"] == "0.05"
     path.write_bytes(b"not a checkpoint")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        run(nn.Linear(3, 1), {"lr": 0.05})
+        run(nn.Linear(3, 1))
     assert len(calls) == 2 and "training again" in str(caught[0].message)
     assert "weights_only" not in str(caught[0].message)  # no advice to load it unsafely
     assert not list(path.parent.glob(".*.tmp")), "no temporary file is left behind"
@@ -133,16 +133,16 @@ def test_a_class_shares_one_cache_and_each_student_retrains_into_their_own(cache
     shared, personal = tmp_path / "shared", tmp_path / "home" / "dgm"
     monkeypatch.setenv("DGM_CHECKPOINTS", str(shared))  # the instructor fills the shared folder
     taught = nn.Linear(3, 1)
-    run(taught, {"lr": 0.05})
+    run(taught)
     (filename,) = [p.name for p in shared.glob("test-linear-*.pt")]
     original = (shared / filename).read_bytes()
     monkeypatch.setenv("DGM_CHECKPOINTS", f"{personal}{os.pathsep}{shared}")  # a student
     student = nn.Linear(3, 1)
-    run(student, {"lr": 0.05})
+    run(student)
     assert len(calls) == 1 and torch.equal(student.weight, taught.weight)  # loaded, not trained
     assert str(shared / filename) in capsys.readouterr().out
     monkeypatch.setenv("DGM_RETRAIN", "1")
-    run(nn.Linear(3, 1), {"lr": 0.05})  # a retrain goes to the student's own folder
+    run(nn.Linear(3, 1))  # a retrain goes to the student's own folder
     assert len(calls) == 2 and (personal / filename).is_file()
     assert (shared / filename).read_bytes() == original
 
@@ -171,8 +171,8 @@ def _cell(source: str, namespace: dict) -> None:
 
 
 LOSS = "def loss(model, batch):\n    x, y = batch\n    return (model(x) - y).pow(2).mean()\n"
-TRAIN = ("def fit_linear(model):\n    return train.train_or_load('test', 'linear', model, {'lr': "
-         "0.05}, lambda: train.fit(model, loss, batches, num_steps=20, lr=0.05))\n")
+TRAIN = ("def fit_linear(model):\n    return train.train_or_load(rt, 'test', 'linear', model, "
+         "lambda: train.fit(model, loss, batches, num_steps=20, lr=0.05))\n")
 
 
 @pytest.mark.parametrize("edit,retrains", [
@@ -183,7 +183,8 @@ TRAIN = ("def fit_linear(model):\n    return train.train_or_load('test', 'linear
 def test_changed_student_code_trains_again_and_unchanged_code_loads(edit, retrains, cache,
                                                                      capsys):
     def notebook(loss_source):  # a fresh kernel running the two cells
-        namespace = {"__name__": "notebook", "train": train, "batches": _regression()[1]}
+        namespace = {"__name__": "notebook", "train": train, "batches": _regression()[1],
+                     "rt": runtime.setup(verbose=False)}
         _cell(loss_source, namespace)
         _cell(TRAIN, namespace)
         capsys.readouterr()
@@ -201,24 +202,23 @@ def test_changed_student_code_trains_again_and_unchanged_code_loads(edit, retrai
 
 def test_later_cells_draw_the_same_numbers_whether_the_model_was_trained_or_loaded(cache):
     run, calls = cache
-    run(nn.Linear(3, 1), {"lr": 0.05})  # trains: many random draws
+    run(nn.Linear(3, 1))  # trains: many random draws
     after_training = torch.rand(4)
-    run(nn.Linear(3, 1), {"lr": 0.05})  # loads: none
+    run(nn.Linear(3, 1))  # loads: none
     assert len(calls) == 1 and torch.equal(torch.rand(4), after_training)
 
 
 USER_RUN = """
-import json, os, sys, warnings
+import json, os, warnings
 import torch
-from helpers import train
-from tests.test_train import _mse, _regression
+from helpers import runtime, train
 os.setgid(65534)  # from here on: a student's account, not root
 os.setuid(65534)
 model = torch.nn.Linear(3, 1)
 with warnings.catch_warnings(record=True) as caught:
     warnings.simplefilter("always")
-    history = train.train_or_load("test", "linear", model, {"lr": 0.05}, lambda: train.fit(
-        model, _mse, _regression()[1], num_steps=20, lr=0.05))
+    history = train.train_or_load(runtime.setup(verbose=False), "test", "linear", model,
+                                  lambda: {"step": [20]})  # as if trained for 20 steps
 print(json.dumps({"warnings": [str(w.message) for w in caught], "steps": history["step"][-1]}))
 """
 
@@ -238,3 +238,130 @@ def test_a_normal_user_with_a_read_only_folder_keeps_the_trained_model():
         assert report["steps"] == 20 and not list(shared.iterdir())
     finally:
         shutil.rmtree(shared)
+
+
+# Each notebook family's training cell in miniature, in the notebook's own shape (a training
+# function, closures, optimizers made outside or inside it, an EMA, a second model feeding the
+# first). Every `{setting}` is one thing that affects training: changing any one of them must give
+# another checkpoint name, and running the same cells again the same name.
+FAMILIES = {
+    "02 MADE / PixelCNN": ("""
+lr, hidden, steps, batch = {lr}, {hidden}, {steps}, {batch}
+x_train = torch.rand({n}, 6, generator=torch.Generator().manual_seed(0))
+order = torch.randperm(6, generator=torch.Generator().manual_seed({order_seed}))
+
+class Net(nn.Module):
+    def __init__(self, order, hidden):
+        super().__init__()
+        self.register_buffer("order", order)
+        self.layer = nn.Linear(6, hidden)
+
+def nll_loss(model, x):
+    return model.layer(x).pow({power}).mean()
+
+def fit_model(model, name, steps, batch):
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
+    return train.train_or_load(rt, "02", name, model, lambda: train.fit(
+        model, nll_loss, data.batches(x_train, batch_size=batch), steps, optimizer=opt,
+        scheduler=sched))
+
+fit_model(Net(order, hidden), "made", steps, batch)
+""", dict(lr=1e-3, hidden=8, steps=100, batch=32, n=500, order_seed=1, power=2)),
+    "04 VAE": ("""
+latent_dim, hidden, batch_size, lr = {latent_dim}, 16, {batch_size}, {lr}
+x_train = torch.rand({n}, 6, generator=torch.Generator().manual_seed(0))
+
+def vae_loss(vae, x):
+    return vae(x).pow(2).mean()
+
+def train_vae(latent_dim, steps, name):
+    vae = nn.Sequential(nn.Linear(6, latent_dim), nn.Linear(latent_dim, 6))
+    opt = torch.optim.Adam(vae.parameters(), lr=lr, weight_decay={weight_decay})
+    return train.train_or_load(rt, "04", name, vae, lambda: train.fit(
+        vae, vae_loss, data.batches(x_train, batch_size=batch_size), steps, optimizer=opt))
+
+train_vae(latent_dim, {steps}, "vae")
+""", dict(latent_dim=2, batch_size=32, lr=1e-3, n=500, weight_decay=0.01, steps=100)),
+    "05 GAN": ("""
+latent_dim, width, batch_size, lr, betas = {latent_dim}, {width}, {batch_size}, {lr}, {betas}
+
+def gan_step(G, D, opt_g, opt_d, real):
+    return D(G(torch.randn(len(real), latent_dim))).mean() * {d_weight}
+
+def train_dcgan(x, name, steps):
+    G, D = nn.Linear(latent_dim, width), nn.Linear(width, 1)
+    players = nn.ModuleDict({{"G": G, "D": D}})
+
+    def run():
+        opt_g = torch.optim.Adam(G.parameters(), lr=lr, betas=betas)
+        opt_d = torch.optim.Adam(D.parameters(), lr=lr, betas=betas)
+        for _, real in zip(range(steps), data.batches(x, batch_size=batch_size)):
+            gan_step(G, D, opt_g, opt_d, real)
+        return {{}}
+    return train.train_or_load(rt, "05", name, players, run)
+
+train_dcgan(torch.rand({n}, 6, generator=torch.Generator().manual_seed(0)), "dcgan", {steps})
+""", dict(latent_dim=4, width=6, batch_size=32, lr=2e-4, betas=(0.5, 0.999), d_weight=1.0,
+          n=500, steps=100)),
+    "06 diffusion": ("""
+width, batch_size, lr, ema_decay, T = {width}, {batch_size}, {lr}, {ema_decay}, {T}
+ab = torch.linspace(0.99, 0.01, T)
+
+def diffusion_loss(model, x0, ab):
+    return model(x0 * ab[0]).pow(2).mean()
+
+def train_diffusion(images, name, steps):
+    net = nn.Sequential(nn.Linear(6, width), nn.Linear(width, 6))
+    ema = train.EMA(net, ema_decay)
+
+    def run():
+        return train.fit(net, lambda m, x0: diffusion_loss(m, x0, ab),
+                         data.batches(images, batch_size=batch_size), steps, lr=lr,
+                         warmup_steps={warmup}, callback=ema.update)
+    return train.train_or_load(rt, "06", name, ema, run)
+
+train_diffusion(torch.rand({n}, 6, generator=torch.Generator().manual_seed(0)), "unet", {steps})
+""", dict(width=8, batch_size=32, lr=1e-3, ema_decay=0.999, T=100, warmup=100, n=500,
+          steps=100)),
+    "07 CLIP -> prior": ("""
+torch.manual_seed({clip_seed})
+clip = nn.Linear(6, 4)  # trained (or loaded) in an earlier cell
+x_train = torch.rand({n}, 6, generator=torch.Generator().manual_seed(0))
+scale = {scale}
+train_emb = clip(x_train).detach() * scale
+
+def prior_loss(model, batch):
+    return (model(batch) - clip(batch @ torch.ones(4, 6))).pow(2).mean()
+
+prior = nn.Linear(4, 4)
+train.train_or_load(rt, "07", "prior", prior, lambda: train.fit(
+    prior, prior_loss, data.batches(train_emb, batch_size={batch}), {steps}, lr={lr}))
+""", dict(clip_seed=1, n=500, scale=2.0, batch=256, steps=100, lr=1e-3)),
+}
+
+
+def _checkpoint_of(source: str, monkeypatch) -> str:
+    """The checkpoint name that running the cells of `source` asks the cache for."""
+    names = []
+
+    def asked(rt, notebook, name, model, train_fn):
+        names.append(train.checkpoint_name(rt, notebook, name,
+                                           sources.fingerprint(train_fn, model), str(model)))
+    monkeypatch.setattr(train, "train_or_load", asked)
+    namespace = {"__name__": "notebook", "torch": torch, "nn": nn, "train": train, "data": data,
+                 "rt": runtime.setup(verbose=False)}
+    _cell(source, namespace)
+    (name,) = names
+    return name
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_changing_any_training_setting_of_a_notebook_family_trains_again(family, monkeypatch):
+    source, settings = FAMILIES[family]
+    first = _checkpoint_of(source.format(**settings), monkeypatch)
+    assert _checkpoint_of(source.format(**settings), monkeypatch) == first  # a re-run loads
+    for key, value in settings.items():
+        changed = {**settings, key: value * 2 if not isinstance(value, tuple) else (0.9, 0.99)}
+        assert _checkpoint_of(source.format(**changed), monkeypatch) != first, \
+            f"{family}: changing {key} would load the stale model"

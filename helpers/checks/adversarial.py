@@ -4,7 +4,6 @@ Each loss is tried on moderate logits first, then in float32 on the confident lo
 a real discriminator produces, where log(sigmoid(l)) is log(0).
 """
 
-import math
 
 import torch
 import torch.nn.functional as F
@@ -86,18 +85,12 @@ def check_optimal_discriminator(optimal_discriminator) -> None:
     """optimal_discriminator(p_data (N,), p_g (N,)) -> D*(x) on the same grid."""
     ex = Exercise(optimal_discriminator, "optimal_discriminator", "for each x, maximise "
                   "p_data(x) log D + p_g(x) log(1 - D) over D in (0, 1): set the derivative to 0")
-    x = torch.linspace(-10, 10, 20_001, dtype=torch.float64)
-    dx = x[1] - x[0]
-    p_data = 0.5 * (Normal(-2.0, 0.6).log_prob(x).exp() + Normal(2.0, 0.6).log_prob(x).exp())
-    p_g = Normal(0.5, 1.5).log_prob(x).exp()
+    x = torch.linspace(-10, 10, 2001, dtype=torch.float64)
+    p_data = 0.3 * Normal(-1.0, 0.8).log_prob(x).exp() + 0.7 * Normal(3.0, 0.5).log_prob(x).exp()
+    p_g = Normal(1.0, 2.0).log_prob(x).exp()
     d_star = ex.tensor(ex.call(p_data, p_g), x.shape, like=[p_data, p_g])
     want = torch.sigmoid(p_data.log() - p_g.log())  # the density ratio as a probability
     ex.compare(d_star, want, atol=1e-9, known=[
         (1 - want, "that is 1 - D*: D* is the probability that x is real, so p_data is in the "
                    "numerator")])
-    value = ((p_data * d_star.log()).sum() + (p_g * (1 - d_star).log()).sum()) * dx
-    m = (p_data + p_g) / 2
-    jsd = 0.5 * ((p_data * (p_data / m).log()).sum() + (p_g * (p_g / m).log()).sum()) * dx
-    ex.compare(value, -math.log(4) + 2 * jsd, what="V(G, D*)",
-               hint="it should equal -log 4 + 2 JSD(p_data || p_g)", atol=1e-6)
-    ok(f"optimal_discriminator: V(G, D*) = -log 4 + 2 JSD = {float(value):.4f} on this example")
+    ok("optimal_discriminator: D*(x) = p_data(x) / (p_data(x) + p_G(x)) on a test mixture")

@@ -32,8 +32,7 @@ def check_made_masks(made_masks) -> None:
     gen = torch.Generator().manual_seed(1)
     for num_inputs, hidden in [(5, 12), (16, 40)]:
         order = torch.randperm(num_inputs, generator=gen)
-        input_degrees = torch.empty(num_inputs, dtype=torch.long)
-        input_degrees[order] = torch.arange(1, num_inputs + 1)  # the k-th variable in the order
+        input_degrees = order.argsort() + 1  # variable order[k] is the (k+1)-th in the order
         hidden_degrees = torch.randint(1, num_inputs, (hidden,), generator=gen)
         out = ex.parts(ex.call(input_degrees, hidden_degrees), ("mask_hidden", "mask_out"))
         like = [input_degrees]

@@ -16,10 +16,9 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-import torchvision
 from torch import nn
 
-from . import data, datafiles, evaluate, runtime
+from helpers import data, datafiles, runtime
 
 ENV = {  # the kernels' environment per mode; DGM_RETRAIN=1: the times include the training
     "quick": {"DGM_QUICK": "1", "DGM_RETRAIN": "1"},
@@ -38,14 +37,16 @@ def machine() -> dict:
 
 def run_notebook(path: Path, mode: str, out_dir: Path, timeout: int) -> dict:
     """Execute one notebook in `mode` as `make run` does (jupyter nbconvert, in its own process,
-    kernel start included); return its wall time, status and the figures it recorded."""
-    result_file = evaluate.results_dir() / f"{path.stem}-{mode}.json"
+    kernel start included) into `out_dir`, where its kernel also records its figures
+    (DGM_RESULTS); return its wall time, status and those figures."""
+    result_file = out_dir / "results" / f"{path.stem}-{mode}.json"
     result_file.unlink(missing_ok=True)
     command = [sys.executable, "-m", "jupyter", "nbconvert", "--to", "notebook", "--execute",
                f"--ExecutePreprocessor.timeout={timeout}", "--output-dir", str(out_dir), str(path)]
     start = time.perf_counter()
     try:
-        done = subprocess.run(command, env={**os.environ, **ENV[mode]}, capture_output=True,
+        env = {**os.environ, **ENV[mode], "DGM_RESULTS": str(out_dir / "results")}
+        done = subprocess.run(command, env=env, capture_output=True,
                               text=True, timeout=4 * timeout)
         errors = [line for line in done.stderr.splitlines() if "Error" in line]
         status = "ok" if done.returncode == 0 else f"failed: {(errors or ['?'])[-1][:200]}"
@@ -96,6 +97,8 @@ def data_path_comparison(mode: str) -> dict:
     steps, batch_size = {"quick": 30, "cpu": 300, "gpu": 1000}[mode], 128
     x, _ = data.load("mnist", "train", device=device)
     on_device = _images_per_s(data.batches(x, batch_size=batch_size), steps, batch_size, device)
+    import torchvision  # only here: its import takes seconds
+
     dataset = torchvision.datasets.MNIST(str(data.data_root()), train=True,
                                          transform=torchvision.transforms.ToTensor())
     loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=True,

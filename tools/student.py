@@ -5,7 +5,7 @@ In the committed notebooks a solution sits between `### BEGIN SOLUTION` and `###
 hint and replaces the solution with `raise NotImplementedError(STUB)`, wrapped to the notebooks'
 line length; the exercise's check recognises it and says that the exercise is not written yet. A
 copy that the student has changed is never overwritten; with --force it is first backed up.
-Run as `python -m helpers.student notebooks student [--force]` (what `make student` does).
+Run as `python -m tools.student notebooks student [--force]` (what `make student` does).
 """
 
 import argparse
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import nbformat
 
-from helpers.checks.core import STUB
+from helpers.stub import STUB
 
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
 MANIFEST = ".generated.json"  # name -> hash of the copy as generated, to detect student edits
