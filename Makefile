@@ -13,8 +13,10 @@ NOTEBOOKS := $(sort $(wildcard notebooks/*.ipynb))
 # nbval: lax output comparison, the kernel from this environment, and a cell timeout so that a
 # dead kernel fails fast instead of hanging the run.
 NBVAL := --nbval-lax --nbval-current-env --nbval-cell-timeout=600
-# Two workers on two cores: one thread each.
+# Two workers on two cores: one thread each. Notebooks (nbval) are scheduled a whole file per
+# worker (loadscope, the only mode nbval supports); unit tests test by test (load).
 PARALLEL := -n 2 --dist loadscope
+UNIT := -n 2 --dist load
 
 # The notebooks on emulated accelerators (tests/fake_device.py): an IPython start-up file installs
 # the emulated device in every kernel, and DGM_RETRAIN=1 makes every training run under its audit.
@@ -22,16 +24,17 @@ STARTUP := build/ipython/profile_default/startup/00-emulated-device.py
 # Under test the notebooks read a data folder of their own (build/test-data): the real MNIST
 # (a link) and small CIFAR-10 files in CIFAR-10's own format (tests/cifar_fixture.py), so that the
 # CIFAR sections run through torchvision's loader. Models trained under test go to its
-# checkpoints/; the reference classifier is found in the student's cache after it.
+# checkpoints/ and their figures to its results/; the reference classifier is found in the
+# student's cache after it.
 TEST_DATA := build/test-data
 CHECKPOINTS := $(or $(DGM_CHECKPOINTS),$(or $(DGM_DATA),data)/checkpoints)
 NOTEBOOK_TESTS := DGM_CIFAR10=1 DGM_DATA=$(CURDIR)/$(TEST_DATA) \
-  DGM_CHECKSUMS=$(CURDIR)/$(TEST_DATA)/checksums.json \
+  DGM_RESULTS=$(CURDIR)/$(TEST_DATA)/results DGM_CHECKSUMS=$(CURDIR)/$(TEST_DATA)/checksums.json \
   DGM_CHECKPOINTS=$(CURDIR)/$(TEST_DATA)/checkpoints:$(CHECKPOINTS)
 EMULATED = IPYTHONDIR=$(CURDIR)/build/ipython DGM_TESTS=$(CURDIR)/tests DGM_RETRAIN=1 \
   OMP_NUM_THREADS=1 $(NOTEBOOK_TESTS)
 
-.PHONY: help setup lab test test-devices test-gpu-smoke test-ui run data student lint classifier clean bench
+.PHONY: help setup lab test check test-devices test-gpu-smoke test-ui run data student lint classifier clean bench
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -74,13 +77,15 @@ lab: $(STAMP) student  ## open JupyterLab with everything installed and the data
 classifier: $(STAMP)  ## train (once) and cache the reference MNIST classifier of the evaluation kit
 	$(BIN)/python -m tools.classifier
 
-lint: $(STAMP)  ## ruff on helpers, tests and notebooks
-	$(BIN)/ruff check helpers tests notebooks
+lint: $(STAMP)  ## ruff on helpers, tools, tests, notebooks and the template
+	$(BIN)/ruff check helpers tools tests notebooks templates
 
-test: $(STAMP) data lint classifier $(TEST_DATA)/checksums.json  ## unit tests, every notebook (quick) on the CPU, then on emulated CUDA and MPS
-	OMP_NUM_THREADS=1 DGM_QUICK=1 $(BIN)/python -m pytest tests $(PARALLEL)
+test: $(STAMP) data lint classifier $(TEST_DATA)/checksums.json  ## the unit tests, then every notebook (quick) on the CPU: about 3 minutes
+	OMP_NUM_THREADS=1 DGM_QUICK=1 $(BIN)/python -m pytest tests $(UNIT)
 	OMP_NUM_THREADS=1 DGM_QUICK=1 $(NOTEBOOK_TESTS) $(BIN)/python -m pytest $(NBVAL) $(PARALLEL) $(NOTEBOOKS)
-	@$(MAKE) --no-print-directory test-devices
+
+check: test test-devices test-ui  ## everything CI runs but the gpu-mode smoke run: make test, the emulated devices, the browser
+	$(BIN)/python -m pytest -m slow tests
 
 test-devices: $(STAMP) data classifier $(STARTUP) $(TEST_DATA)/checksums.json  ## every notebook (quick) on an emulated CUDA GPU, then Apple MPS
 	$(EMULATED) DGM_QUICK=1 DGM_EMULATE=cuda $(BIN)/python -m pytest $(NBVAL) $(PARALLEL) $(NOTEBOOKS)

@@ -12,6 +12,8 @@ from tools import student
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+TEMPLATE = ROOT / "templates" / "notebook.ipynb"  # the order of CONTRIBUTING.md
+MAX_CELL_LINES = 30
 
 
 def _staged(path: Path) -> str:
@@ -27,7 +29,7 @@ def _filter_configured() -> bool:
                           capture_output=True).returncode == 0
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", [*NOTEBOOKS, TEMPLATE], ids=lambda p: p.name)
 def test_notebook_is_stripped_and_follows_the_template(path):
     nb = nbformat.reads(_staged(path), as_version=4)
     code = [c for c in nb.cells if c.cell_type == "code"]
@@ -36,8 +38,13 @@ def test_notebook_is_stripped_and_follows_the_template(path):
     assert "Learning goals" in nb.cells[0].source and student.BANNER in nb.cells[0].source
     assert "runtime.setup(" in code[0].source, "the first code cell sets up device, seed and mode"
     text = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
-    assert "## Summary" in text and "## References" in text and "Exercises" in text
-    assert "evaluate.record(" in "\n".join(c.source for c in code)
+    assert "## Summary" in text and "## References" in text and "**Exercises**" in text
+    assert text.index("## Published numbers") < text.index("## Summary")
+    assert "| source |" in text, "the published numbers are a table that names its sources"
+    assert "evaluate.record(rt, " in "\n".join(c.source for c in code)
+    too_long = [c.source.splitlines()[0] for c in code if len(c.source.splitlines())
+                > MAX_CELL_LINES]
+    assert not too_long, f"split the cells longer than {MAX_CELL_LINES} lines: {too_long}"
     source = "\n".join(c.source for c in code)
     for device_specific in ("torch.cuda", 'type == "cuda"', "perf_counter"):
         assert device_specific not in source, (  # the same lines must serve CUDA, MPS and CPU

@@ -9,13 +9,15 @@ import json
 import os
 import platform
 import re
-import subprocess
 import sys
 import time
 from pathlib import Path
 
+import nbformat
 import torch
 import torch.nn.functional as F
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
 from torch import nn
 
 from helpers import data, datafiles, runtime
@@ -36,23 +38,27 @@ def machine() -> dict:
 
 
 def run_notebook(path: Path, mode: str, out_dir: Path, timeout: int) -> dict:
-    """Execute one notebook in `mode` as `make run` does (jupyter nbconvert, in its own process,
-    kernel start included) into `out_dir`, where its kernel also records its figures
-    (DGM_RESULTS); return its wall time, status and those figures."""
+    """Execute one notebook in `mode` in a fresh kernel (its start included in the time) and save
+    the executed copy in `out_dir`, where its kernel also records its figures (DGM_RESULTS);
+    return its wall time, status and those figures."""
     result_file = out_dir / "results" / f"{path.stem}-{mode}.json"
     result_file.unlink(missing_ok=True)
-    command = [sys.executable, "-m", "jupyter", "nbconvert", "--to", "notebook", "--execute",
-               f"--ExecutePreprocessor.timeout={timeout}", "--output-dir", str(out_dir), str(path)]
+    nb = nbformat.read(path, as_version=4)
+    client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
+                            resources={"metadata": {"path": str(path.parent)}})
+    env = {**os.environ, **ENV[mode], "DGM_RESULTS": str(out_dir / "results")}
     start = time.perf_counter()
     try:
-        env = {**os.environ, **ENV[mode], "DGM_RESULTS": str(out_dir / "results")}
-        done = subprocess.run(command, env=env, capture_output=True,
-                              text=True, timeout=4 * timeout)
-        errors = [line for line in done.stderr.splitlines() if "Error" in line]
-        status = "ok" if done.returncode == 0 else f"failed: {(errors or ['?'])[-1][:200]}"
-    except subprocess.TimeoutExpired:  # a stuck kernel must not hang the whole benchmark
-        status = f"failed: no result after {4 * timeout} s"
+        client.execute(env=env)
+        status = "ok"
+    except CellExecutionError as err:
+        status = f"failed: {err.ename}: {str(err.evalue)[:160]}"
+    except Exception as err:  # a dead or stuck kernel (nbclient's timeout) fails this notebook only
+        reason = (str(err).splitlines() or [""])[0][:160]
+        status = f"failed: {type(err).__name__}: {reason}"
     wall = time.perf_counter() - start
+    out_dir.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, out_dir / path.name)
     recorded = json.loads(result_file.read_text()) if result_file.exists() else {}
     return {"notebook": path.stem, "status": status, "wall_time_s": round(wall, 1),
             "metrics": recorded.get("metrics", {}), "targets": recorded.get("targets", {})}
@@ -166,7 +172,7 @@ def main(argv=None) -> int:
     parser.add_argument("--out", type=Path, default=datafiles.REPO / "build" / "bench")
     parser.add_argument("--readme", type=Path, default=datafiles.REPO / "README.md")
     parser.add_argument("--timeout", type=int, default=900,
-                        help="seconds per cell (a notebook gets 4 times this in all)")
+                        help="seconds per cell")
     args = parser.parse_args(argv)
     if args.mode == "gpu" and not torch.cuda.is_available():
         print("bench: MODE=gpu needs a CUDA GPU; use MODE=cpu or MODE=quick here.", file=sys.stderr)
