@@ -7,6 +7,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+SITE_STAMP := $(VENV)/.site-installed
 DATASETS ?= mnist
 MIRROR ?=
 NOTEBOOKS := $(sort $(wildcard notebooks/*.ipynb))
@@ -34,7 +35,7 @@ NOTEBOOK_TESTS := DGM_CIFAR10=1 DGM_DATA=$(CURDIR)/$(TEST_DATA) \
 EMULATED = IPYTHONDIR=$(CURDIR)/build/ipython DGM_TESTS=$(CURDIR)/tests DGM_RETRAIN=1 \
   OMP_NUM_THREADS=1 $(NOTEBOOK_TESTS)
 
-.PHONY: help setup lab test check test-devices test-gpu-smoke test-ui run data student lint classifier clean bench
+.PHONY: help setup lab test check test-devices test-gpu-smoke test-ui run site data student lint classifier clean bench
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -96,8 +97,8 @@ test-gpu-smoke: $(STAMP) data classifier $(STARTUP) $(TEST_DATA)/checksums.json 
 	$(EMULATED) DGM_QUICK=0 DGM_SMOKE=1 DGM_EMULATE=cuda DGM_EMULATE_REPORT=$(CURDIR)/build/smoke \
 	  $(BIN)/python -m pytest $(NBVAL) $(PARALLEL) $(NOTEBOOKS)
 
-test-ui: $(STAMP) data classifier  ## JupyterLab in headless Chromium (Debian's chromium and chromium-driver): a student's day
-	$(BIN)/python -m pytest -m ui tests/test_lab_ui.py
+test-ui: $(STAMP) $(SITE_STAMP) data classifier $(TEST_DATA)/checksums.json  ## headless Chromium (Debian's chromium, chromium-driver): a student's day in JupyterLab, every page of the site
+	$(BIN)/python -m pytest -m ui tests/test_lab_ui.py tests/test_site.py
 
 $(STARTUP): tests/emulated_kernel.py
 	@mkdir -p $(@D) && cp $< $@
@@ -105,13 +106,21 @@ $(STARTUP): tests/emulated_kernel.py
 $(TEST_DATA)/checksums.json: tests/cifar_fixture.py $(STAMP)
 	$(BIN)/python tests/cifar_fixture.py $(TEST_DATA)
 
-run: $(STAMP) data  ## execute every notebook in this machine's default mode into build/run/
+run: $(STAMP) data  ## execute every notebook in this machine's default mode into build/run/ (trained models are reused)
 	@mkdir -p build/run
 	@for nb in $(NOTEBOOKS); do \
 	  echo "run: $$nb"; \
-	  $(BIN)/jupyter nbconvert --to notebook --execute --ExecutePreprocessor.timeout=3600 \
-	    --output-dir build/run "$$nb" || exit 1; \
+	  DGM_RESULTS=$(CURDIR)/build/run/results $(BIN)/jupyter nbconvert --to notebook --execute \
+	    --ExecutePreprocessor.timeout=3600 --output-dir build/run "$$nb" || exit 1; \
 	done
+
+$(SITE_STAMP): requirements-site.txt $(STAMP)
+	@if test -x $(BIN)/uv; then $(BIN)/uv pip install -q --python $(BIN)/python -r $<; \
+	  else $(BIN)/python -m pip install -q -r $<; fi
+	@touch $@
+
+site: $(SITE_STAMP) run  ## the course as a static site in build/site/ (from make run's executed notebooks; works offline)
+	$(BIN)/python -m tools.site build/run build/site
 
 clean:  ## remove build outputs and caches (keeps data/, student/ and .venv)
 	rm -rf build .pytest_cache .ruff_cache

@@ -19,6 +19,7 @@ from torch.utils._pytree import tree_map
 from tqdm.auto import tqdm
 
 from . import data, runtime, sources
+from .datafiles import REPO
 
 
 def fit(model: torch.nn.Module, loss_fn: Callable, batches: Iterator, num_steps: int,
@@ -162,7 +163,8 @@ def train_or_load(rt: runtime.Runtime, notebook: str, name: str, model: torch.nn
                 problem = f"it holds another model: {str(err).splitlines()[0][:120]}"
         if problem is None:
             model.eval()
-            print(f"loaded {name} from {path} (trained{yours}; DGM_RETRAIN=1 trains it again)")
+            where = path.relative_to(REPO) if path.is_relative_to(REPO) else path
+            print(f"loaded {name} from {where} (trained{yours}; DGM_RETRAIN=1 trains it again)")
             _reseed(rt, filename)
             return saved["history"]
         warnings.warn(f"could not load the saved {name} from {path} ({problem}); training again, "

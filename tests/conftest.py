@@ -1,6 +1,7 @@
-"""Shared fixtures: the notebooks' exercise functions, as solved and as the student stub, and
-any of their cells (`notebook_cells`)."""
+"""Shared fixtures: the notebooks' exercise functions, as solved and as the student stub, any of
+their cells (`notebook_cells`), and a headless browser (`browser`)."""
 
+import shutil
 from pathlib import Path
 
 import fake_device
@@ -41,6 +42,30 @@ def stubs():
 @pytest.fixture(scope="session")
 def notebook_cells():
     return run_cells
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's headless Chromium, driven by selenium, with the console's messages kept
+    (`browser.get_log("browser")`); for the `ui` tests."""
+    chromium, driver_path = shutil.which("chromium"), shutil.which("chromedriver")
+    if not (chromium and driver_path):
+        pytest.fail("the browser tests need Debian's chromium and chromium-driver (apt-get "
+                    "install chromium chromium-driver)")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage",
+                 "--window-size=1366,900"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(driver_path), options=options)
+    try:
+        yield driver
+    finally:
+        driver.quit()
 
 
 @pytest.hookimpl(hookwrapper=True)

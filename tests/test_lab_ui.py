@@ -26,7 +26,6 @@ import pytest
 pytestmark = pytest.mark.ui
 REPO = Path(__file__).resolve().parent.parent
 SHOTS = REPO / "build" / "ui"
-CHROMIUM, DRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 SOLUTION = ["mask_hidden = hidden_degrees[:, None] >= input_degrees[None, :]",
             "mask_out = input_degrees[:, None] > hidden_degrees[None, :]",
             "return mask_hidden.float(), mask_out.float()"]
@@ -98,26 +97,6 @@ def lab(clone, tmp_path_factory):
         except subprocess.TimeoutExpired:
             server.kill()
         log.close()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not (CHROMIUM and DRIVER):
-        pytest.fail("make test-ui needs Debian's chromium and chromium-driver (apt-get install "
-                    "chromium chromium-driver)")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage",
-                 "--window-size=1366,900"):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(DRIVER), options=options)
-    try:
-        yield driver
-    finally:
-        driver.quit()
 
 
 @pytest.fixture
