@@ -1,2 +1,2 @@
-"""Shared helpers of the course notebooks: runtime, data (datafiles), plot, train (sources),
-classifier, evaluate, checks, nets, diffusion; student and bench are the course's tooling."""
+"""What the course notebooks import: runtime, data (datafiles), plot, train (sources), classifier,
+evaluate, checks (stub), nets, diffusion. The course's tooling is in tools/."""

@@ -102,6 +102,11 @@ def test_a_page_shows_its_figures_math_and_links_without_errors(name, built, bro
         if name.startswith("notebooks/"):
             assert re.search(r"Executed in quick mode on .+, on \d{4}-\d\d-\d\d", text), \
                 "the page does not say where and when it was executed"
+        shown = browser.execute_script("return document.querySelector('article').innerText")
+        if name == "notebooks/04_vae_elbo.html":  # the slider, in its last state
+            assert re.search(r"z1 = -?[\d.]+ \(a slider in JupyterLab\)", shown)
+        if name == "notebooks/05_gan.html":  # a finished progress bar, as its last line
+            assert re.search(r"8\s+Gaussians:\s+100%\s+▕█{20}▏\s+\d+/\d+", shown)
         if name in ("index.html", "notebooks/06_diffusion.html"):
             SHOTS.mkdir(parents=True, exist_ok=True)
             browser.save_screenshot(str(SHOTS / name.replace("/", "-").replace(".html", ".png")))
