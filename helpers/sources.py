@@ -83,8 +83,8 @@ def _summary(t: torch.Tensor) -> str:
     rounding noise of the device does not."""
     flat = t.detach().flatten()
     sample = flat[::max(1, flat.numel() // 100_000)].cpu()
-    if not (sample.is_floating_point() or sample.is_complex()):
-        values = hashlib.sha1(sample.to(torch.int64).numpy().tobytes()).hexdigest()[:12]
+    if not sample.is_floating_point():
+        values = hashlib.sha1(sample.numpy().tobytes()).hexdigest()[:12]
     elif sample.numel() > 1:
         sample = sample.double()  # on the CPU: MPS has no float64
         ramp = torch.linspace(-1, 1, len(sample), dtype=sample.dtype)
@@ -124,8 +124,10 @@ def fingerprint(train, model: torch.nn.Module | None = None) -> dict[str, str]:
         name, obj = todo.pop()
         if isinstance(obj, torch.Tensor):
             found[f"data:{name}"] = _summary(obj)
-        elif _plain(obj) or _setting(obj):
-            found[f"value:{name}"] = repr(obj) if _plain(obj) else _setting(obj)
+        elif _plain(obj):
+            found[f"value:{name}"] = repr(obj)
+        elif _setting(obj):
+            found[f"value:{name}"] = _setting(obj)
         elif isinstance(obj, torch.nn.Module):
             if id(obj) not in trained:  # another model (CLIP for the prior): its weights count
                 weights = [p.detach().flatten()[:1000].cpu().double()
