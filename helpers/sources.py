@@ -126,8 +126,8 @@ def fingerprint(train, model: torch.nn.Module | None = None) -> dict[str, str]:
             found[f"data:{name}"] = _summary(obj)
         elif _plain(obj):
             found[f"value:{name}"] = repr(obj)
-        elif _setting(obj):
-            found[f"value:{name}"] = _setting(obj)
+        elif (setting := _setting(obj)) is not None:
+            found[f"value:{name}"] = setting
         elif isinstance(obj, torch.nn.Module):
             if id(obj) not in trained:  # another model (CLIP for the prior): its weights count
                 weights = [p.detach().flatten()[:1000].cpu().double()

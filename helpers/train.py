@@ -129,7 +129,9 @@ def _changed(filename: str, fingerprint: dict) -> str:
         except Exception:  # damaged: another file may tell
             continue
         changed = {n: d for n, d in fingerprint.items() if before.get(n) != d}
-        return sources.shown(changed) or "the model's buffers"
+        only_buffers = set(changed) == {"buffers:model"}
+        return sources.shown(changed) or ("the model's buffers" if only_buffers else
+                                          "the training call")  # a lambda's arguments
     return ""
 
 

@@ -92,8 +92,7 @@ def _images_per_s(batches, steps: int, batch_size: int, device) -> float:
         opt.step()
         if i == steps + 4:
             break
-    if device.type == "cuda":
-        torch.cuda.synchronize()
+    runtime.synchronize(device)
     return steps * batch_size / (time.perf_counter() - start)
 
 
