@@ -8,6 +8,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SITE_STAMP := $(VENV)/.site-installed
+BENCH_STAMP := $(VENV)/.bench-installed
 DATASETS ?= mnist
 MIRROR ?=
 NOTEBOOKS := $(sort $(wildcard notebooks/*.ipynb))
@@ -114,6 +115,11 @@ run: $(STAMP) data  ## execute every notebook in this machine's default mode int
 	    --ExecutePreprocessor.timeout=3600 --output-dir build/run "$$nb" || exit 1; \
 	done
 
+$(BENCH_STAMP): requirements-bench.txt $(STAMP)  # the peer library, for make bench only
+	@if test -x $(BIN)/uv; then $(BIN)/uv pip install -q --python $(BIN)/python -r $<; \
+	  else $(BIN)/python -m pip install -q -r $<; fi
+	@touch $@
+
 $(SITE_STAMP): requirements-site.txt $(STAMP)
 	@if test -x $(BIN)/uv; then $(BIN)/uv pip install -q --python $(BIN)/python -r $<; \
 	  else $(BIN)/python -m pip install -q -r $<; fi
@@ -127,5 +133,5 @@ clean:  ## remove build outputs and caches (keeps data/, student/ and .venv)
 	find . -name __pycache__ -type d -prune -not -path './$(VENV)/*' -exec rm -rf {} +
 
 MODE ?= cpu
-bench: $(STAMP) data classifier  ## run every notebook in MODE=quick|cpu|gpu; tables in build/bench/ and the README
+bench: $(STAMP) $(BENCH_STAMP) data classifier  ## run every notebook in MODE=quick|cpu|gpu, then the peer baseline; tables in build/bench/ and the README, pictures in docs/
 	$(BIN)/python -m tools.bench --mode $(MODE) $(if $(NOTEBOOKS),--notebooks $(NOTEBOOKS))

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import data, train
+from . import checkpoints, data, train
 
 CLASSIFIER = dict(channels=(16, 32), hidden=128, epochs=4, batch_size=128, lr=3e-3, seed=0,
                   trained_on="cpu, float32")
@@ -86,13 +86,13 @@ def on_cpu() -> Classifier:
     """The reference classifier, loaded from the cache or trained once on the CPU in float32."""
     digest = hashlib.sha1(json.dumps(CLASSIFIER, sort_keys=True).encode()).hexdigest()[:10]
     filename = f"evaluate-classifier-{digest}.pt"
-    path = train.find(filename)
+    path = checkpoints.find(filename)
     with torch.random.fork_rng(devices=[]):  # the notebook's random stream is left untouched
         torch.manual_seed(CLASSIFIER["seed"])  # before the weights are drawn: the same every time
         model = Classifier(CLASSIFIER["channels"], CLASSIFIER["hidden"])
         if path is not None:
             try:
-                saved = train.load(path)
+                saved = checkpoints.load(path)
                 model.load_state_dict(saved["model"])
                 return _measuring(model.eval(), saved["metrics"]["test_accuracy"])
             except Exception as err:
@@ -106,8 +106,8 @@ def on_cpu() -> Classifier:
     model.eval()
     xt, yt = data.load("mnist", "test", device=CPU)
     accuracy = float((predict(model, xt).argmax(1) == yt).float().mean())
-    train.store(filename, {"model": model.state_dict(), "config": CLASSIFIER, "history": history,
-                           "metrics": {"test_accuracy": accuracy}})
+    checkpoints.store(filename, {"model": model.state_dict(), "config": CLASSIFIER,
+                                 "history": history, "metrics": {"test_accuracy": accuracy}})
     return _measuring(model, accuracy)
 
 

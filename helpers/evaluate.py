@@ -26,7 +26,7 @@ from .classifier import (
     reference_classifier,
 )
 
-__all__ = ["Floor", "bits_per_dim", "features", "fid", "fid_floor", "frechet_distance",
+__all__ = ["Floor", "bits_per_dim", "family", "features", "fid", "fid_floor", "frechet_distance",
            "inception_score", "instrument", "label_stats", "predict", "record",
            "reference_classifier", "results_dir"]
 
@@ -122,19 +122,36 @@ def bits_per_dim(nll_nats: float, num_dims: int = 784) -> float:
     return nll_nats / (num_dims * math.log(2))
 
 
+def family(name: str, samples: torch.Tensor, seconds: float, nll_nats: float | None = None,
+           nll_is_bound: bool = False) -> dict:
+    """One model's entry in the benchmark's comparison of the families: FID against real test
+    images with its floor, the inception score, the sampling time per image (`seconds` for all the
+    samples) and, where the family has one, the test NLL in nats (`nll_is_bound`: an upper bound,
+    like the -ELBO). `samples`: (N, 784) or (N, 1, 28, 28) in [0, 1]; the first 16 are kept in
+    "grid" (uint8) for the benchmark's picture of every family's samples."""
+    images = samples.detach().reshape(-1, 1, 28, 28)
+    score, floor = fid(images), fid_floor(len(images))
+    return {"name": name, "n": len(images), "fid": score, "floor": floor.mean, "floor_sd": floor.sd,
+            "fid_over_floor": score / floor.mean, "inception_score": inception_score(images),
+            "ms_per_image": 1e3 * seconds / len(images), "nll_nats": nll_nats,
+            "nll_is_bound": nll_is_bound,
+            "grid": (images[:16].float().clamp(0, 1) * 255).round().to(CPU, torch.uint8)}
+
+
 def results_dir() -> Path:
     """Where `record` writes: $DGM_RESULTS (the benchmark and the test suite set it), else
     <repo>/build/results."""
     return data.from_repo(os.environ.get("DGM_RESULTS") or "build/results")
 
 
-def record(rt: runtime.Runtime, notebook: str, metrics: dict,
-           targets: dict | None = None) -> None:
+def record(rt: runtime.Runtime, notebook: str, metrics: dict, targets: dict | None = None,
+           families: list[dict] = ()) -> None:
     """Store the notebook's final figures in <results_dir()>/<notebook>-<mode>.json with the
-    instrument that measured them, and print them (returning nothing, so that the cell shows the
-    table once).
+    instrument that measured them and the throughput of what it trained (`rt.training`), and print
+    them (returning nothing, so that the cell shows the table once).
 
-    `targets` maps a metric to a (op, value) pair, e.g. {"nll_nats": ("<=", 100)}.
+    `targets` maps a metric to a (op, value) pair, e.g. {"nll_nats": ("<=", 100)}. `families`:
+    entries made by `family`, whose sample grids go to <notebook>-<mode>-samples.pt.
     """
     ops = {"<=": lambda a, b: a <= b, ">=": lambda a, b: a >= b}
     targets = targets or {}
@@ -142,14 +159,18 @@ def record(rt: runtime.Runtime, notebook: str, metrics: dict,
         "notebook": notebook, "mode": rt.label, "device": str(rt.device),
         "device_name": runtime.device_name(rt.device), "precision": rt.precision,
         "threads": torch.get_num_threads(), "date": time.strftime("%Y-%m-%d %H:%M"),
-        "wall_time_s": round(rt.elapsed(), 1), **measured_by(),
+        "wall_time_s": round(rt.elapsed(), 1), **measured_by(), "training": rt.training,
         "metrics": {k: float(v) for k, v in metrics.items()},
         "targets": {k: {"op": op, "value": v, "met": bool(ops[op](float(metrics[k]), v))}
                     for k, (op, v) in targets.items()},
+        "families": [{k: v for k, v in f.items() if k != "grid"} for f in families],
     }
     out = results_dir() / f"{notebook}-{rt.label}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2))
+    if families:
+        torch.save({f["name"]: f["grid"] for f in families},
+                   out.with_name(f"{notebook}-{rt.label}-samples.pt"))
     print(f"{notebook} · mode {rt.label} · {result['wall_time_s']} s so far")
     for k, v in result["metrics"].items():
         t = result["targets"].get(k)

@@ -127,6 +127,7 @@ class Runtime:
     seed: int
     smoke: bool = False  # DGM_SMOKE=1: the gpu mode's sizes with the quick mode's counts
     started: float = field(default_factory=time.perf_counter, compare=False)
+    training: dict = field(default_factory=dict, compare=False)  # throughput of what was trained
 
     def pick(self, *, quick, cpu, gpu):
         """A size for the current mode (widths, batch sizes, learning rates), e.g.

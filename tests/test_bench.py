@@ -4,8 +4,10 @@ import json
 import os
 
 import nbformat
+import pytest
+import torch
 
-from tools import bench
+from tools import bench, bench_figures
 
 # A notebook that records its figures where the benchmark tells it (DGM_RESULTS), as
 # helpers.evaluate.record does (tested in test_evaluate), in the mode the benchmark set.
@@ -59,3 +61,38 @@ def test_a_partial_run_keeps_the_other_rows_of_the_previous_report(tmp_path):
     assert merged[0] == old[0] and merged[1]["wall_time_s"] == 2.0  # this run wins
     report = {"mode": "cpu", "date": "2026-02-02", "machine": bench.machine(), "notebooks": merged}
     assert "earlier run" in bench.markdown(report)
+
+
+def test_families_recorded_by_notebooks_become_the_two_pictures_and_the_tables(tmp_path,
+                                                                               monkeypatch):
+    from helpers import data, evaluate, runtime, train
+
+    results = tmp_path / "bench" / "cpu" / "results"
+    monkeypatch.setenv("DGM_RESULTS", str(results))
+    monkeypatch.setenv("DGM_DEVICE", "cpu")
+    monkeypatch.delenv("DGM_QUICK", raising=False)
+    rt = runtime.setup(verbose=False)
+    real = data.load("mnist", "test", n=64)[0]
+    rt.training["tiny"] = train.throughput({"step": [10], "seconds": [2.0], "images": [640],
+                                            "gflop": [3.2]})
+    evaluate.record(rt, "00_tiny", {"x": 1.0}, families=[
+        evaluate.family("real digits", real, 0.064, nll_nats=80.0, nll_is_bound=True),
+        evaluate.family("noise", torch.rand(64, 784), 0.0064)])
+    families, grids = bench_figures.collect(results, rt.label)
+    assert [f["name"] for f in families] == ["real digits", "noise"] and "grid" not in families[0]
+    assert families[0]["fid_over_floor"] < families[1]["fid_over_floor"]  # the kit, end to end
+    assert families[0]["inception_score"] > 5 > families[1]["inception_score"]
+    assert families[0]["ms_per_image"] == pytest.approx(1.0) and families[0]["nll_nats"] == 80
+    grid = grids["real digits"]
+    assert grid.dtype == torch.uint8 and grid.shape == (16, 1, 28, 28)
+    row = {"notebook": "00_tiny", "status": "ok", "wall_time_s": 3.0, "metrics": {"x": 1.0},
+           "targets": {}, "training": rt.training, "families": families}
+    report = {"mode": "cpu", "date": "2026-02-02", "machine": bench.machine(), "notebooks": [row],
+              "peak": {"gflop_per_s": 16.0, "dtype": "float32", "n": 64, "threads": 1}}
+    report["figures"] = bench.figures(report, tmp_path / "bench", tmp_path / "docs")
+    for kind in ("families", "samples"):
+        png = tmp_path / "docs" / f"bench-cpu-{kind}.png"
+        assert png.read_bytes()[:4] == b"\x89PNG" and report["figures"][kind].endswith(png.name)
+    table = bench.markdown(report)
+    assert "| 00_tiny | tiny | 10 | 2 | 320 | 0.005 | 1.6 | 10% |" in table  # 3.2 GFLOP in 2 s
+    assert "![16 samples of every family](docs/bench-cpu-samples.png)" in table

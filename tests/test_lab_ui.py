@@ -60,7 +60,7 @@ def _free_port() -> int:
 def lab(clone, tmp_path_factory):
     """(base URL, token) of a JupyterLab server in the clone, stopped at the end whatever
     happens. Quick mode; the data and the reference classifier come from this checkout."""
-    from helpers import data, train
+    from helpers import checkpoints, data
 
     port, token = _free_port(), secrets.token_hex(16)
     log = open(tmp_path_factory.mktemp("lab") / "lab.log", "w")  # noqa: SIM115 - closed below
@@ -73,7 +73,7 @@ def lab(clone, tmp_path_factory):
     env = {**os.environ, "DGM_QUICK": "1", "DGM_DATA": str(data.data_root()),
            "JUPYTERLAB_SETTINGS_DIR": str(settings),
            "DGM_CHECKPOINTS": os.pathsep.join([str(clone / "checkpoints"),
-                                               *map(str, train.checkpoint_dirs())])}
+                                               *map(str, checkpoints.checkpoint_dirs())])}
     command = [sys.executable, "-m", "jupyter", "lab", "--config=jupyter_lab_config.py",
                "--no-browser", f"--port={port}",
                "--ServerApp.ip=127.0.0.1", f"--IdentityProvider.token={token}",

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from fake_device import DeviceRuleError
 from torch import nn
 
-from helpers import checks, data, diffusion, evaluate, runtime, train
+from helpers import checkpoints, checks, data, diffusion, evaluate, runtime, train
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -166,9 +166,9 @@ def test_timings_wait_for_the_device(device):
 
 def test_checkpoints_from_the_device_load_anywhere(device, tmp_path):
     model = nn.Linear(3, 2).to(device)
-    path = train.store("m.pt", {"model": model.state_dict(), "history": {"loss": [1.0]}},
+    path = checkpoints.store("m.pt", {"model": model.state_dict(), "history": {"loss": [1.0]}},
                        [tmp_path])
-    saved = train.load(path)
+    saved = checkpoints.load(path)
     assert all(t.device.type == "cpu" for t in saved["model"].values())
     fresh = nn.Linear(3, 2).to(device)
     fresh.load_state_dict(saved["model"])

@@ -15,7 +15,7 @@ import pytest
 import torch
 from torch import nn
 
-from helpers import data, runtime, sources, train
+from helpers import checkpoints, data, runtime, sources, train
 
 
 def _regression():
@@ -38,6 +38,18 @@ def test_fit_learns_and_logs_every_term():
     assert history["seconds"] == sorted(history["seconds"]) and history["seconds"][0] > 0
     assert history["loss"][-1] < 1e-3 < history["loss"][0]
     assert not model.training
+
+
+def test_fit_meters_images_and_the_flops_of_forward_and_backward():
+    model, batches = _regression()  # Linear(3, 1) on batches of 256; the inputs need no gradient
+    history = train.fit(model, _mse, batches, num_steps=20, log_every=10)
+    per_step = 2 * 256 * 3 + 2 * 256 * 3  # forward x @ W^T, backward dL/dW = dy^T x: 2 FLOPs a MAC
+    assert history["images"] == [10 * 256, 20 * 256]
+    assert history["gflop"] == pytest.approx([10 * per_step / 1e9, 20 * per_step / 1e9])
+    rate = train.throughput(history)
+    assert rate["images_per_s"] == pytest.approx(20 * 256 / history["seconds"][-1], rel=1e-3)
+    assert rate["gflop_per_image"] == pytest.approx(per_step / 256 / 1e9, rel=1e-3)
+    assert train.throughput({"step": [1], "loss": [0.5]}) == {}  # a history saved before the meter
 
 
 def test_fit_calls_back_after_every_step_with_the_updated_weights():
@@ -102,7 +114,7 @@ def test_cache_key_holds_the_mode(monkeypatch):
 def test_damaged_checkpoint_is_retrained_with_a_warning(cache):
     run, calls = cache
     run(nn.Linear(3, 1))
-    (path,) = train.checkpoint_dirs()[0].glob("test-linear-*.pt")
+    (path,) = checkpoints.checkpoint_dirs()[0].glob("test-linear-*.pt")
     saved = torch.load(path, weights_only=True)  # plain state_dict and values only
     assert set(saved) == {"model", "fingerprint", "history"}
     assert saved["fingerprint"]["value:lr"] == "0.05"
@@ -123,7 +135,7 @@ def test_a_save_removes_what_a_killed_save_left_behind(tmp_path):
     in_progress = tmp_path / f".m.pt.{os.getppid()}.tmp"  # a live process: left alone
     abandoned.write_bytes(b"half a checkpoint")
     in_progress.write_bytes(b"being written")
-    assert train.store("m.pt", {"model": nn.Linear(2, 2).state_dict()}, [tmp_path]) == path
+    assert checkpoints.store("m.pt", {"model": nn.Linear(2, 2).state_dict()}, [tmp_path]) == path
     assert path.is_file() and not abandoned.exists() and in_progress.exists()
 
 
@@ -152,11 +164,11 @@ def test_a_save_goes_to_the_first_folder_that_can_be_written(tmp_path, monkeypat
     blocked.write_text("in the way")  # a folder path that cannot be created
     writable = tmp_path / "ok"
     monkeypatch.setenv("DGM_CHECKPOINTS", f"{blocked / 'sub'}{os.pathsep}{writable}")
-    assert train.store("m.pt", {"x": 1}) == writable / "m.pt"
+    assert checkpoints.store("m.pt", {"x": 1}) == writable / "m.pt"
     monkeypatch.setenv("DGM_CHECKPOINTS", str(blocked / "sub"))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        assert train.store("m.pt", {"x": 1}) is None
+        assert checkpoints.store("m.pt", {"x": 1}) is None
     assert "kept in memory" in str(caught[0].message) and str(blocked / "sub") in str(
         caught[0].message)
     assert not list(tmp_path.rglob(".*.tmp")), "no temporary file is left behind"

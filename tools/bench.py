@@ -1,6 +1,9 @@
 """The benchmark behind `make bench MODE=...`: run every notebook headless in one mode, collect the
-figures each recorded with `evaluate.record`, time the data path, and write build/bench/<mode>.json
-and a Markdown table (also put into the README between its bench markers).
+figures each recorded with `evaluate.record` (metrics, training throughput, families), measure the
+machine's matmul peak, train the peer baseline (tools.peer) for as long as 06's U-Net trained, time
+the data path, and write build/bench/<mode>.json, a Markdown report and two pictures
+(tools.bench_figures); the report also goes into the README between its bench markers, and the
+pictures of the cpu and gpu modes into docs/.
 """
 
 import argparse
@@ -9,6 +12,7 @@ import json
 import os
 import platform
 import re
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -21,6 +25,7 @@ from nbclient.exceptions import CellExecutionError
 from torch import nn
 
 from helpers import data, datafiles, runtime
+from tools import bench_figures
 
 ENV = {  # the kernels' environment per mode; DGM_RETRAIN=1: the times include the training
     "quick": {"DGM_QUICK": "1", "DGM_RETRAIN": "1"},
@@ -61,7 +66,54 @@ def run_notebook(path: Path, mode: str, out_dir: Path, timeout: int) -> dict:
     nbformat.write(nb, out_dir / path.name)
     recorded = json.loads(result_file.read_text()) if result_file.exists() else {}
     return {"notebook": path.stem, "status": status, "wall_time_s": round(wall, 1),
-            "metrics": recorded.get("metrics", {}), "targets": recorded.get("targets", {})}
+            "metrics": recorded.get("metrics", {}), "targets": recorded.get("targets", {}),
+            "training": recorded.get("training", {}), "families": recorded.get("families", [])}
+
+
+def matmul_peak(device: torch.device) -> dict:
+    """The machine's practical limit: GFLOP/s of a large square matmul in the precision the
+    notebooks train in (bf16 where the GPU has it, else float32), mean of 5 after 2 warm-ups."""
+    dtype = runtime.autocast_dtype(device) or torch.float32
+    n = 2048 if device.type == "cpu" else 8192
+    a, b = (torch.randn(n, n, device=device, dtype=dtype) for _ in range(2))
+    for _ in range(2):
+        a @ b
+    runtime.synchronize(device)
+    start = time.perf_counter()
+    for _ in range(5):
+        a @ b
+    runtime.synchronize(device)
+    rate = 5 * 2 * n**3 / (time.perf_counter() - start) / 1e9
+    return {"gflop_per_s": round(rate, 1), "dtype": str(dtype).removeprefix("torch."), "n": n,
+            "threads": torch.get_num_threads()}
+
+
+def peer_baseline(mode: str, rows: list[dict], device: torch.device) -> dict | None:
+    """tools.peer trained for as long as 06_diffusion's U-Net trained in this run, sampled as many
+    times as 06 sampled DDIM 50; None (with a note) where diffusers is not installed."""
+    try:
+        from tools import peer
+    except ImportError:  # pragma: no cover - only without the extra
+        return None
+    ours = next((r for r in rows if r["notebook"] == "06_diffusion"), None)
+    trained = (ours or {}).get("training", {}).get("unet-mnist")
+    ddim = next((f for f in (ours or {}).get("families", []) if f["name"] == "DDIM 50"), None)
+    if not trained or not ddim:
+        return None
+    try:
+        import diffusers  # noqa: F401
+    except ImportError:
+        print("bench: no peer baseline: diffusers is not installed (make bench installs "
+              "requirements-bench.txt)", file=sys.stderr)
+        return None
+    batch = round(trained["images"] / trained["steps"])  # the same batch size as 06
+    result = peer.train_and_score(trained["seconds"], ddim["n"], batch, device)
+    return {**result, "peer": True, "ratio": {
+        "inception_score": round(ddim["inception_score"] / result["inception_score"], 2),
+        "train_images_per_s": round(trained["images_per_s"] / result["train_images_per_s"], 2),
+        "fid_over_floor": round(ddim["fid_over_floor"] / result["fid_over_floor"], 2)},
+        "ours": {"inception_score": ddim["inception_score"], "fid_over_floor":
+                 ddim["fid_over_floor"], "train_images_per_s": trained["images_per_s"]}}
 
 
 class _SmallAutoencoder(nn.Module):
@@ -150,7 +202,76 @@ def markdown(report: dict) -> str:
                   f"{d['device']}): tensors on the device {d['tensors_on_device_images_per_s']:,} "
                   f"images/s, Dataset + DataLoader (2 workers) {d['dataloader_images_per_s']:,} "
                   f"images/s: **{d['speedup']}x**."]
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + throughput_lines(report) + peer_lines(report)) + "\n"
+
+
+def throughput_lines(report: dict) -> list[str]:
+    """Training images/s and achieved GFLOP/s of every model trained, against the matmul peak."""
+    peak = report.get("peak")
+    rows = [(r["notebook"], name, t) for r in report["notebooks"]
+            for name, t in r.get("training", {}).items() if t]
+    if not peak or not rows:
+        return []
+    lines = ["", f"Training throughput against this machine's peak, a {peak['n']}² {peak['dtype']} "
+             f"matmul at **{peak['gflop_per_s']:,.0f} GFLOP/s** ({peak['threads']} threads); "
+             "FLOPs of the forward and backward passes counted by PyTorch's FlopCounterMode:", "",
+             "| notebook | model | steps | seconds | images/s | GFLOP per image | GFLOP/s "
+             "| of peak |",
+             "|---|---|---|---|---|---|---|---|"]
+    for notebook, name, t in rows:
+        share = t["gflop_per_s"] / peak["gflop_per_s"]
+        lines.append(f"| {notebook} | {name} | {t['steps']:,} | {t['seconds']:.0f} | "
+                     f"{t['images_per_s']:,.0f} | {t['gflop_per_image']:.3g} | "
+                     f"{t['gflop_per_s']:,.1f} | {share:.0%} |")
+    return lines
+
+
+def peer_lines(report: dict) -> list[str]:
+    """The peer baseline's figures and the two pictures."""
+    lines, p = [], report.get("peer")
+    if p:
+        r = p["ratio"]
+        lines += ["", f"Peer baseline: Hugging Face diffusers' `UNet2DModel` ({p['parameters']:,} "
+                  f"parameters) + `DDPMScheduler`, trained {p['train_seconds']:.0f} s on this "
+                  f"machine (06's U-Net trained as long), sampled with `DDIMScheduler` at 50 steps "
+                  f"({p['n']} images), scored with the same kit (`tools/peer.py`):", "",
+                  "| | course (06, DDIM 50) | diffusers | ratio course / diffusers |",
+                  "|---|---|---|---|",
+                  f"| inception score | {p['ours']['inception_score']:.2f} | "
+                  f"{p['inception_score']:.2f} | **{r['inception_score']:.2f}** |",
+                  f"| training images/s | {p['ours']['train_images_per_s']:,.0f} | "
+                  f"{p['train_images_per_s']:,.0f} | **{r['train_images_per_s']:.2f}** |",
+                  f"| FID / floor (lower is better) | {p['ours']['fid_over_floor']:.2f} | "
+                  f"{p['fid_over_floor']:.2f} | {r['fid_over_floor']:.2f} |"]
+    for kind, alt in (("families", "every family: quality against sampling time, and NLL"),
+                      ("samples", "16 samples of every family")):
+        if report.get("figures", {}).get(kind):
+            lines += ["", f"![{alt}]({report['figures'][kind]})"]
+    return lines
+
+
+def figures(report: dict, out: Path, docs: Path, peer_grid: torch.Tensor | None = None) -> dict:
+    """Draw the two pictures into `out`; for the cpu and gpu modes copy them into `docs` too (the
+    README shows them). Returns their paths as the README links them."""
+    mode, m = report["mode"], report["machine"]
+    families, grids = bench_figures.collect(out / mode / "results", mode)
+    if report.get("peer"):
+        families.append(report["peer"])
+    if peer_grid is not None:
+        grids[report["peer"]["name"]] = peer_grid
+    if not families:
+        return {}
+    where = m["gpu"] or f"{m['cpu_cores']}-core {m['processor']} CPU"
+    title = f"make bench MODE={mode} · {where} · {report['date']}"
+    drawn = {"families": bench_figures.draw_families(families, title,
+                                                      out / f"{mode}-families.png"),
+             "samples": bench_figures.draw_samples(grids, title, out / f"{mode}-samples.png")}
+    if mode == "quick":
+        return {}
+    docs.mkdir(exist_ok=True)
+    for kind, path in drawn.items():
+        shutil.copy(path, docs / f"bench-{mode}-{kind}.png")
+    return {kind: f"docs/bench-{mode}-{kind}.png" for kind in drawn}
 
 
 def update_readme(readme: Path, mode: str, table: str) -> bool:
@@ -172,30 +293,40 @@ def main(argv=None) -> int:
     parser.add_argument("--readme", type=Path, default=datafiles.REPO / "README.md")
     parser.add_argument("--timeout", type=int, default=900,
                         help="seconds per cell")
+    parser.add_argument("--no-peer", action="store_true", help="skip the peer baseline")
     args = parser.parse_args(argv)
     if args.mode == "gpu" and not torch.cuda.is_available():
         print("bench: MODE=gpu needs a CUDA GPU; use MODE=cpu or MODE=quick here.", file=sys.stderr)
         return 2
-    results = []
+    report_path = args.out / f"{args.mode}.json"
+    today = datetime.date.today().isoformat()
+    report, done = {"mode": args.mode, "date": today, "machine": machine()}, []
+
+    def save():  # after every notebook: a run stopped half-way keeps what it measured
+        report["notebooks"] = merge(report_path, done)
+        report["total_wall_time_s"] = round(sum(r["wall_time_s"] for r in report["notebooks"]), 1)
+        args.out.mkdir(parents=True, exist_ok=True)
+        report_path.write_text(json.dumps(report, indent=2))
+
     for path in args.notebooks:
         print(f"bench: {path.name} in {args.mode} mode ...", flush=True)
-        results.append(run_notebook(path, args.mode, args.out / args.mode, args.timeout))
-        print(f"bench: {path.name}: {results[-1]['status']}, {results[-1]['wall_time_s']} s")
-    for r in results:
-        r["date"] = datetime.date.today().isoformat()
-    report_path = args.out / f"{args.mode}.json"
-    results = merge(report_path, results)
-    report = {"mode": args.mode, "date": datetime.date.today().isoformat(), "machine": machine(),
-              "notebooks": results, "data_path": data_path_comparison(args.mode),
-              "total_wall_time_s": round(sum(r["wall_time_s"] for r in results), 1)}
-    args.out.mkdir(parents=True, exist_ok=True)
-    report_path.write_text(json.dumps(report, indent=2))
+        done.append({**run_notebook(path, args.mode, args.out / args.mode, args.timeout),
+                     "date": today})
+        print(f"bench: {path.name}: {done[-1]['status']}, {done[-1]['wall_time_s']} s")
+        save()
+    device = runtime.pick_device() if args.mode != "cpu" else torch.device("cpu")
+    report["data_path"] = data_path_comparison(args.mode)
+    report["peak"] = matmul_peak(device)
+    report["peer"] = None if args.no_peer else peer_baseline(args.mode, done, device)
+    peer_grid = report["peer"].pop("grid") if report["peer"] else None
+    report["figures"] = figures(report, args.out, args.readme.parent / "docs", peer_grid)
+    save()
     table = markdown(report)
     (args.out / f"{args.mode}.md").write_text(table)
     print(table)
     if args.readme.exists() and update_readme(args.readme, args.mode, table):
         print(f"bench: updated the {args.mode} table in {args.readme.name}")
-    return 0 if all(r["status"] == "ok" for r in results) else 1
+    return 0 if all(r["status"] == "ok" for r in done) else 1
 
 
 if __name__ == "__main__":

@@ -1,0 +1,84 @@
+"""The files of the checkpoint cache: where trained models are kept (DGM_CHECKPOINTS, else
+<data folder>/checkpoints), and saving them so that a crash or a read-only folder loses nothing.
+`train.train_or_load` decides what to load or train; this module only reads and writes.
+"""
+
+import os
+import warnings
+from pathlib import Path
+
+import torch
+from torch.utils._pytree import tree_map
+
+from . import data
+
+
+def checkpoint_dirs() -> list[Path]:
+    """The folders searched for trained models, in order: DGM_CHECKPOINTS (several, separated by
+    ':'; relative ones count from the repository), else <data folder>/checkpoints. New models go
+    to the first folder that can be written, so a class lists a personal folder first and a
+    shared read-only one after it (the README's "Teaching a class")."""
+    folders = [p for p in os.environ.get("DGM_CHECKPOINTS", "").split(os.pathsep) if p.strip()]
+    return [data.from_repo(p) for p in folders] or [data.data_root() / "checkpoints"]
+
+
+def find(filename: str) -> Path | None:
+    """The first saved copy of a checkpoint in checkpoint_dirs(), or None."""
+    return next((d / filename for d in checkpoint_dirs() if (d / filename).is_file()), None)
+
+
+def load(path: Path) -> dict:
+    """A checkpoint's contents on the CPU (weights only: tensors and plain values)."""
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def store(filename: str, obj: dict, folders: list[Path] | None = None) -> Path | None:
+    """Save `obj` as `filename` in the first of `folders` (default: checkpoint_dirs()) that can
+    be written, and return the path. If none can (a read-only class folder, a full disk), warn
+    once and return None: the trained model stays in memory for this session."""
+    problems = []
+    for folder in folders or checkpoint_dirs():
+        try:
+            _write(folder / filename, obj)
+            return folder / filename
+        except (OSError, RuntimeError) as err:
+            problems.append(f"{folder}: {str(err).splitlines()[0][:160]}")
+    warnings.warn(f"could not save {filename} ({'; '.join(problems)}); the trained model is kept "
+                  "in memory for this session. Point DGM_CHECKPOINTS (or DGM_DATA) at a writable "
+                  "folder to keep it.", stacklevel=2)
+    return None
+
+
+def _write(path: Path, obj: dict) -> None:
+    """torch.save a CPU copy of `obj` to a temporary file, then rename: a crash never leaves half
+    a checkpoint, and the file loads on any device."""
+    on_cpu = lambda v: v.detach().cpu() if isinstance(v, torch.Tensor) else v
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _remove_abandoned(path)
+        torch.save(tree_map(on_cpu, obj), tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        if tmp.is_file():
+            tmp.unlink()
+        raise
+
+
+def _remove_abandoned(path: Path) -> None:
+    """Delete the temporary files of earlier saves of `path` whose process is gone (killed while
+    saving); a save in progress in another live process is left alone."""
+    for tmp in path.parent.glob(f".{path.name}.*.tmp"):
+        pid = tmp.name[len(path.name) + 2:-len(".tmp")]
+        if pid.isdigit() and not _running(int(pid)):
+            tmp.unlink(missing_ok=True)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return False
+    except OSError:  # it exists but belongs to someone else
+        return True
+    return True

@@ -1,0 +1,76 @@
+"""The peer baseline of `make bench`: the library a user would pick for 06_diffusion's job, Hugging
+Face diffusers (`UNet2DModel` + `DDPMScheduler`, sampled with its `DDIMScheduler` at 50 steps),
+trained on MNIST for the same wall-clock time as the course's U-Net on the same machine, and
+scored with the same evaluation kit. diffusers is a benchmark-only extra (requirements-bench.txt).
+
+The model is the MNIST-sized UNet2DModel of Hugging Face's diffusion course (28 x 28, one channel,
+channels 32-64-64, two ResNet layers per block, self-attention at the two lower resolutions); the
+optimiser and schedule follow diffusers' own unconditional training example (AdamW at 1e-4, 500
+warm-up steps, then cosine decay), with the course's batch size so that images/s compare.
+"""
+
+import math
+import time
+
+import torch
+
+from helpers import data, evaluate, runtime
+
+
+def _model():
+    from diffusers import UNet2DModel
+
+    return UNet2DModel(sample_size=28, in_channels=1, out_channels=1, layers_per_block=2,
+                       block_out_channels=(32, 64, 64),
+                       down_block_types=("DownBlock2D", "AttnDownBlock2D", "AttnDownBlock2D"),
+                       up_block_types=("AttnUpBlock2D", "AttnUpBlock2D", "UpBlock2D"))
+
+
+def train_and_score(seconds: float, n_eval: int, batch_size: int, device: torch.device,
+                    seed: int = 0) -> dict:
+    """Train for `seconds` of wall clock, sample `n_eval` images with 50 DDIM steps and score them
+    like 06_diffusion's DDIM 50 (`evaluate.family`); with training images/s."""
+    from diffusers import DDIMScheduler, DDPMScheduler
+
+    runtime.set_seed(seed)
+    model = _model().to(device)
+    noise_scheduler = DDPMScheduler(num_train_timesteps=1000)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=1e-6)
+    x_train = data.load("mnist", "train", device=device)[0] * 2 - 1
+    batches = data.batches(x_train, batch_size=batch_size)
+    model.train()
+    steps, start = 0, time.perf_counter()
+    while (done := (time.perf_counter() - start) / seconds) < 1:
+        for group in opt.param_groups:  # warm-up, then cosine decay over the time budget
+            group["lr"] = 1e-4 * min(1.0, (steps + 1) / 500) * 0.5 * (1 + math.cos(math.pi * done))
+        x0 = next(batches)
+        noise = torch.randn_like(x0)
+        t = torch.randint(0, 1000, (len(x0),), device=device)
+        x_t = noise_scheduler.add_noise(x0, noise, t)
+        loss = torch.nn.functional.mse_loss(model(x_t, t).sample, noise)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        steps += 1
+        if steps % 10 == 0:
+            runtime.synchronize(device)  # the clock reads finished work
+    trained = time.perf_counter() - start
+    model.eval()
+    ddim = DDIMScheduler(num_train_timesteps=1000)
+    ddim.set_timesteps(50)
+
+    @torch.no_grad()
+    def sample(n):
+        x = torch.randn(n, 1, 28, 28, device=device)
+        for t in ddim.timesteps:
+            x = ddim.step(model(x, t).sample, t, x).prev_sample
+        return (x + 1) / 2
+
+    start = time.perf_counter()
+    images = torch.cat([sample(len(c)) for c in torch.arange(n_eval).split(250)])
+    runtime.synchronize(device)
+    sampling = time.perf_counter() - start
+    scores = evaluate.family("diffusers DDIM 50", images, sampling)
+    return {**scores, "train_seconds": round(trained, 1), "train_steps": steps,
+            "train_images_per_s": round(steps * batch_size / trained, 1),
+            "parameters": sum(p.numel() for p in model.parameters())}
