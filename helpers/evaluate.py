@@ -127,15 +127,17 @@ def family(name: str, samples: torch.Tensor, seconds: float, nll_nats: float | N
     """One model's entry in the benchmark's comparison of the families: FID against real test
     images with its floor, the inception score, the sampling time per image (`seconds` for all the
     samples) and, where the family has one, the test NLL in nats (`nll_is_bound`: an upper bound,
-    like the -ELBO). `samples`: (N, 784) or (N, 1, 28, 28) in [0, 1]; the first 16 are kept in
-    "grid" (uint8) for the benchmark's picture of every family's samples."""
+    like the -ELBO). `samples`: (N, 784) or (N, 1, 28, 28) in [0, 1]; 16 of them, evenly spaced
+    (so that samples drawn prompt by prompt show every prompt), are kept in "grid" (uint8) for
+    the benchmark's picture of every family's samples."""
     images = samples.detach().reshape(-1, 1, 28, 28)
     score, floor = fid(images), fid_floor(len(images))
+    spread = torch.linspace(0, len(images) - 1, min(16, len(images))).long()  # across prompts
     return {"name": name, "n": len(images), "fid": score, "floor": floor.mean, "floor_sd": floor.sd,
             "fid_over_floor": score / floor.mean, "inception_score": inception_score(images),
             "ms_per_image": 1e3 * seconds / len(images), "nll_nats": nll_nats,
             "nll_is_bound": nll_is_bound,
-            "grid": (images[:16].float().clamp(0, 1) * 255).round().to(CPU, torch.uint8)}
+            "grid": (images[spread].float().clamp(0, 1) * 255).round().to(CPU, torch.uint8)}
 
 
 def results_dir() -> Path:

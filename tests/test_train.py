@@ -69,6 +69,20 @@ def test_fit_warms_the_learning_rate_up_linearly():
     assert rates == pytest.approx([0.05, 0.075, 0.1, 0.1, 0.1, 0.1])  # after steps 1..6
 
 
+def test_warmup_then_cosine_decay_to_zero_and_fused_adam_on_the_cpu():
+    opt = train.adam(nn.Linear(2, 1).parameters(), lr=0.1)
+    assert opt.defaults["fused"] is True  # one kernel for the whole update on a CPU
+    sched = train.warmup_cosine(opt, warmup_steps=4, total_steps=12)
+    rates = []
+    for _ in range(14):
+        rates.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    assert rates[:4] == pytest.approx([0.025, 0.05, 0.075, 0.1])  # linear warm-up
+    assert rates[8] == pytest.approx(0.05)  # half-way through the decay: half the rate
+    assert rates[12:] == pytest.approx([0.0, 0.0])  # 0 at the end, and after it
+
+
 def test_fit_stops_on_a_non_finite_loss():
     model, batches = _regression()
     with pytest.raises(FloatingPointError, match="learning rate"):

@@ -212,17 +212,19 @@ def throughput_lines(report: dict) -> list[str]:
             for name, t in r.get("training", {}).items() if t]
     if not peak or not rows:
         return []
+    threads = "" if report["machine"]["gpu"] else f" ({peak['threads']} threads)"
     lines = ["", f"Training throughput against this machine's peak, a {peak['n']}² {peak['dtype']} "
-             f"matmul at **{peak['gflop_per_s']:,.0f} GFLOP/s** ({peak['threads']} threads); "
+             f"matmul at **{peak['gflop_per_s']:,.0f} GFLOP/s**{threads}; "
              "FLOPs of the forward and backward passes counted by PyTorch's FlopCounterMode:", "",
              "| notebook | model | steps | seconds | images/s | GFLOP per image | GFLOP/s "
              "| of peak |",
              "|---|---|---|---|---|---|---|---|"]
     for notebook, name, t in rows:
         share = t["gflop_per_s"] / peak["gflop_per_s"]
+        share = f"{share:.0%}" if share >= 0.1 else f"{100 * share:.2g}%"
         lines.append(f"| {notebook} | {name} | {t['steps']:,} | {t['seconds']:.0f} | "
                      f"{t['images_per_s']:,.0f} | {t['gflop_per_image']:.3g} | "
-                     f"{t['gflop_per_s']:,.1f} | {share:.0%} |")
+                     f"{t['gflop_per_s']:,.1f} | {share} |")
     return lines
 
 
@@ -250,15 +252,16 @@ def peer_lines(report: dict) -> list[str]:
     return lines
 
 
-def figures(report: dict, out: Path, docs: Path, peer_grid: torch.Tensor | None = None) -> dict:
+def figures(report: dict, out: Path, docs: Path) -> dict:
     """Draw the two pictures into `out`; for the cpu and gpu modes copy them into `docs` too (the
     README shows them). Returns their paths as the README links them."""
     mode, m = report["mode"], report["machine"]
     families, grids = bench_figures.collect(out / mode / "results", mode)
+    peer_grid = out / mode / "peer-samples.pt"
     if report.get("peer"):
         families.append(report["peer"])
-    if peer_grid is not None:
-        grids[report["peer"]["name"]] = peer_grid
+        if peer_grid.exists():
+            grids[report["peer"]["name"]] = torch.load(peer_grid, weights_only=True)
     if not families:
         return {}
     where = m["gpu"] or f"{m['cpu_cores']}-core {m['processor']} CPU"
@@ -301,6 +304,7 @@ def main(argv=None) -> int:
     report_path = args.out / f"{args.mode}.json"
     today = datetime.date.today().isoformat()
     report, done = {"mode": args.mode, "date": today, "machine": machine()}, []
+    previous = json.loads(report_path.read_text()) if report_path.exists() else {}
 
     def save():  # after every notebook: a run stopped half-way keeps what it measured
         report["notebooks"] = merge(report_path, done)
@@ -318,8 +322,12 @@ def main(argv=None) -> int:
     report["data_path"] = data_path_comparison(args.mode)
     report["peak"] = matmul_peak(device)
     report["peer"] = None if args.no_peer else peer_baseline(args.mode, done, device)
-    peer_grid = report["peer"].pop("grid") if report["peer"] else None
-    report["figures"] = figures(report, args.out, args.readme.parent / "docs", peer_grid)
+    if report["peer"]:  # its samples, for the picture of every family's samples
+        (args.out / args.mode).mkdir(parents=True, exist_ok=True)
+        torch.save(report["peer"].pop("grid"), args.out / args.mode / "peer-samples.pt")
+    elif not args.no_peer:  # 06 not run this time: keep the last peer baseline
+        report["peer"] = previous.get("peer")
+    report["figures"] = figures(report, args.out, args.readme.parent / "docs")
     save()
     table = markdown(report)
     (args.out / f"{args.mode}.md").write_text(table)

@@ -50,7 +50,7 @@ def draw_families(families: list[dict], title: str, out: Path) -> Path:
         axes[2].annotate(f"{f['nll_nats']:.1f}", (f["nll_nats"], bar.get_y() + 0.4), fontsize=7,
                          xytext=(3, -3), textcoords="offset points")
     axes[2].invert_yaxis()
-    axes[2].set(xlabel="test NLL (nats per image; hatched: upper bound)",
+    axes[2].set(xlabel="test NLL, nats (hatched: a bound)",
                 title="likelihood (where defined)")
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
