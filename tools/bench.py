@@ -25,7 +25,7 @@ from nbclient.exceptions import CellExecutionError
 from torch import nn
 
 from helpers import data, datafiles, runtime
-from tools import bench_figures
+from tools import bench_figures, peer
 
 ENV = {  # the kernels' environment per mode; DGM_RETRAIN=1: the times include the training
     "quick": {"DGM_QUICK": "1", "DGM_RETRAIN": "1"},
@@ -86,34 +86,6 @@ def matmul_peak(device: torch.device) -> dict:
     rate = 5 * 2 * n**3 / (time.perf_counter() - start) / 1e9
     return {"gflop_per_s": round(rate, 1), "dtype": str(dtype).removeprefix("torch."), "n": n,
             "threads": torch.get_num_threads()}
-
-
-def peer_baseline(mode: str, rows: list[dict], device: torch.device) -> dict | None:
-    """tools.peer trained for as long as 06_diffusion's U-Net trained in this run, sampled as many
-    times as 06 sampled DDIM 50; None (with a note) where diffusers is not installed."""
-    try:
-        from tools import peer
-    except ImportError:  # pragma: no cover - only without the extra
-        return None
-    ours = next((r for r in rows if r["notebook"] == "06_diffusion"), None)
-    trained = (ours or {}).get("training", {}).get("unet-mnist")
-    ddim = next((f for f in (ours or {}).get("families", []) if f["name"] == "DDIM 50"), None)
-    if not trained or not ddim:
-        return None
-    try:
-        import diffusers  # noqa: F401
-    except ImportError:
-        print("bench: no peer baseline: diffusers is not installed (make bench installs "
-              "requirements-bench.txt)", file=sys.stderr)
-        return None
-    batch = round(trained["images"] / trained["steps"])  # the same batch size as 06
-    result = peer.train_and_score(trained["seconds"], ddim["n"], batch, device)
-    return {**result, "peer": True, "ratio": {
-        "inception_score": round(ddim["inception_score"] / result["inception_score"], 2),
-        "train_images_per_s": round(trained["images_per_s"] / result["train_images_per_s"], 2),
-        "fid_over_floor": round(ddim["fid_over_floor"] / result["fid_over_floor"], 2)},
-        "ours": {"inception_score": ddim["inception_score"], "fid_over_floor":
-                 ddim["fid_over_floor"], "train_images_per_s": trained["images_per_s"]}}
 
 
 class _SmallAutoencoder(nn.Module):
@@ -321,7 +293,7 @@ def main(argv=None) -> int:
     device = runtime.pick_device() if args.mode != "cpu" else torch.device("cpu")
     report["data_path"] = data_path_comparison(args.mode)
     report["peak"] = matmul_peak(device)
-    report["peer"] = None if args.no_peer else peer_baseline(args.mode, done, device)
+    report["peer"] = None if args.no_peer else peer.compare(done, device)
     if report["peer"]:  # its samples, for the picture of every family's samples
         (args.out / args.mode).mkdir(parents=True, exist_ok=True)
         torch.save(report["peer"].pop("grid"), args.out / args.mode / "peer-samples.pt")

@@ -10,6 +10,7 @@ warm-up steps, then cosine decay), with the course's batch size so that images/s
 """
 
 import math
+import sys
 import time
 
 import torch
@@ -74,3 +75,29 @@ def train_and_score(seconds: float, n_eval: int, batch_size: int, device: torch.
     return {**scores, "train_seconds": round(trained, 1), "train_steps": steps,
             "train_images_per_s": round(steps * batch_size / trained, 1),
             "parameters": sum(p.numel() for p in model.parameters())}
+
+
+def compare(rows: list[dict], device: torch.device) -> dict | None:
+    """The peer trained for as long as 06_diffusion's U-Net trained in these benchmark rows and
+    sampled as often as 06 sampled DDIM 50, with the ratios course / peer; None when 06 is not
+    among the rows, or (with a note) when diffusers is not installed."""
+    ours = next((r for r in rows if r["notebook"] == "06_diffusion"), {})
+    trained = ours.get("training", {}).get("unet-mnist")
+    ddim = next((f for f in ours.get("families", []) if f["name"] == "DDIM 50"), None)
+    if not trained or not ddim:
+        return None
+    try:
+        import diffusers  # noqa: F401
+    except ImportError:
+        print("bench: no peer baseline: diffusers is not installed (make bench installs "
+              "requirements-bench.txt)", file=sys.stderr)
+        return None
+    batch = round(trained["images"] / trained["steps"])  # the same batch size as 06
+    result = train_and_score(trained["seconds"], ddim["n"], batch, device)
+    ratio = lambda ours, theirs: round(ours / theirs, 2)
+    return {**result, "peer": True, "ratio": {
+        "inception_score": ratio(ddim["inception_score"], result["inception_score"]),
+        "train_images_per_s": ratio(trained["images_per_s"], result["train_images_per_s"]),
+        "fid_over_floor": ratio(ddim["fid_over_floor"], result["fid_over_floor"])},
+        "ours": {"inception_score": ddim["inception_score"], "fid_over_floor":
+                 ddim["fid_over_floor"], "train_images_per_s": trained["images_per_s"]}}
