@@ -10,7 +10,17 @@ from functools import lru_cache
 import torch
 
 from . import runtime
-from .datafiles import DATASETS, DataError, data_root, fetch, from_repo, how_to_get, problems, read
+from .datafiles import (
+    CHECKOUT,
+    DATASETS,
+    DataError,
+    data_root,
+    fetch,
+    from_repo,
+    how_to_get,
+    problems,
+    read,
+)
 
 __all__ = ["DataError", "batches", "binarize", "binarized_test_set", "data_root", "from_repo",
            "load", "optional_cifar10"]
@@ -18,8 +28,9 @@ __all__ = ["DataError", "batches", "binarize", "binarized_test_set", "data_root"
 @lru_cache(maxsize=8)
 def _load_cpu(name: str, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
     bad = problems(name)
-    if bad and all("missing" in problem for problem in bad.values()):
-        fetch(name)  # downloads on a machine with internet; a clear DataError otherwise
+    if bad and (all("missing" in problem for problem in bad.values()) or not CHECKOUT):
+        fetch(name)  # downloads (or repairs, outside a clone, which has no `make data`); a clear
+                     # DataError without internet
     elif bad:
         which = "" if name == "mnist" else f" DATASETS={name}"
         raise DataError(f"{name}: {'; '.join(bad.values())}. `make data{which}` replaces "

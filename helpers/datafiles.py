@@ -18,6 +18,9 @@ from pathlib import Path
 import torch
 
 REPO = Path(__file__).resolve().parent.parent
+# A clone of the course (its own environment, an editable install), or the course installed as a
+# package on a hosted Jupyter or a hub (Colab, Kaggle; REPO is then site-packages).
+CHECKOUT = (REPO / "notebooks").is_dir() and (REPO / "pyproject.toml").is_file()
 _IDX = {"train-images-idx3-ubyte": 16 + 60000 * 28 * 28, "train-labels-idx1-ubyte": 8 + 60000,
         "t10k-images-idx3-ubyte": 16 + 10000 * 28 * 28, "t10k-labels-idx1-ubyte": 8 + 10000}
 DATASETS = {  # name: (torchvision class, folder under the root, {file: (size, md5)}, archive)
@@ -50,16 +53,29 @@ class DataError(RuntimeError):
     """A dataset is missing or damaged; the message names the file and says what to run."""
 
 
+def home() -> Path:
+    """The course's own folder, where data, trained models and results go by default: the clone,
+    or ~/dgm-course where the course is an installed package (Colab, Kaggle, a class hub)."""
+    return REPO if CHECKOUT else Path.home() / "dgm-course"
+
+
 def from_repo(path) -> Path:
-    """A path from a setting: relative ones count from the repository, so that `make` (run in the
+    """A path from a setting: relative ones count from home(), so that `make` (run in the
     repository) and a notebook's kernel (run in notebooks/) mean the same folder."""
     path = Path(path).expanduser()
-    return path if path.is_absolute() else REPO / path
+    return path if path.is_absolute() else home() / path
 
 
 def data_root() -> Path:
-    """$DGM_DATA, else <repo>/data."""
-    return from_repo(os.environ.get("DGM_DATA") or REPO / "data")
+    """$DGM_DATA, else <home()>/data."""
+    return from_repo(os.environ.get("DGM_DATA") or "data")
+
+
+def where() -> str:
+    """One line: how the course was found (a clone, or an installed package) and its data folder."""
+    if CHECKOUT:
+        return f"course: the repository at {REPO} · data in {data_root()}"
+    return f"course: the installed package (a hosted Jupyter or a hub) · data in {data_root()}"
 
 
 def _expected_md5(relative: str, published: str | None) -> str | None:
@@ -106,6 +122,9 @@ def problems(name: str, root: Path | None = None) -> dict[str, str]:
 
 def how_to_get(name: str) -> str:
     folder = DATASETS[name][1]
+    if not CHECKOUT:  # a hosted Jupyter or a hub: no make, maybe no internet
+        return ("Run this cell again with internet access (on Kaggle: Settings → Internet on), or "
+                f"set DGM_DATA to a folder that holds {folder}/ (DGM_MIRROR: one to copy from).")
     if name == "cifar10":
         return ("Run `make data DATASETS=cifar10` on a machine with internet, or `make data "
                 f"DATASETS=cifar10 MIRROR=DIR` with DIR holding {folder}/ or "
@@ -144,8 +163,10 @@ def _write_whole(content: bytes, path: Path) -> None:
 
 def fetch(name: str, mirror: str | Path | None = None) -> None:
     """Make dataset `name` whole under data_root(): every missing, truncated or corrupt file is
-    replaced, from `mirror` when given, else by downloading through torchvision."""
+    replaced, from `mirror` (default $DGM_MIRROR: an offline hub's copy) when there is one, else
+    by downloading through torchvision."""
     cls, folder, _, _ = DATASETS[name]
+    mirror = mirror or os.environ.get("DGM_MIRROR")
     bad = problems(name)
     if not bad:
         print(f"data: {name} is in place ({data_root() / folder}; sizes and checksums verified)")

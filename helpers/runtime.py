@@ -17,6 +17,8 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import torch
 
+from . import datafiles
+
 MODES = ("quick", "cpu", "gpu")
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("", "0", "false", "no", "off")
 
@@ -175,7 +177,9 @@ class Runtime:
 
 def setup(seed: int = 0, verbose: bool = True) -> Runtime:
     """Choose the device and mode, seed everything, start the notebook's clock and say what was
-    chosen. The notebook passes the Runtime it returns (`rt`) to the helpers that need it."""
+    chosen, and how the course was found (a clone, or a package installed on a host, which then
+    fetches MNIST here if it lacks it). The notebook passes the Runtime it returns (`rt`) to the
+    helpers that need it."""
     device = pick_device()
     rt = Runtime(device=device, mode=run_mode(device), seed=seed,
                  smoke=flag("DGM_SMOKE") and not flag("DGM_QUICK"))
@@ -186,4 +190,7 @@ def setup(seed: int = 0, verbose: bool = True) -> Runtime:
         print(f"device {device} ({device_name(device)}) · {rt.precision} · mode {rt.label} · "
               f"seed {seed} · torch {torch.__version__} · {threads} CPU "
               f"thread{'s' * (threads > 1)}")
+        print(datafiles.where())
+    if not datafiles.CHECKOUT and datafiles.problems("mnist"):
+        datafiles.fetch("mnist")  # a hosted Jupyter or a hub: the data every notebook needs
     return rt

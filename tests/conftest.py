@@ -19,7 +19,7 @@ def run_cells(name: str, *markers: str, stubbed: bool = False) -> dict:
     """Run a notebook's setup cell, then the code cells that contain `markers` (by default its
     exercise cells), as the student stubs when `stubbed`; return the namespace they define."""
     nb = nbformat.read(NOTEBOOKS / name, as_version=4)
-    code = [c.source for c in nb.cells if c.cell_type == "code"]
+    code = [student.as_python(c.source) for c in nb.cells if c.cell_type == "code"]
     chosen = ([next(src for src in code if m in src) for m in markers] if markers
               else [src for src in code if student.BEGIN in src])
     assert chosen, f"{name} has no exercise cells"

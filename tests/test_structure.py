@@ -8,6 +8,8 @@ from pathlib import Path
 
 import nbformat
 
+from tools import student
+
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 HELPERS = sorted((ROOT / "helpers").rglob("*.py"))
@@ -17,7 +19,7 @@ def _code(path: Path):
     """(place, source) of every code cell of a notebook, or of a module."""
     if path.suffix == ".ipynb":
         cells = nbformat.read(path, as_version=4).cells
-        return [(f"{path.name} cell {i}", c.source) for i, c in enumerate(cells)
+        return [(f"{path.name} cell {i}", student.as_python(c.source)) for i, c in enumerate(cells)
                 if c.cell_type == "code"]
     return [(str(path.relative_to(ROOT)), path.read_text())]
 

@@ -146,7 +146,7 @@ def test_a_student_copy_stops_at_its_first_exercise_check_with_the_hint(name):
     the hint. (The reference notebooks run whole under nbval; the student copy in a real kernel and
     in JupyterLab under `make test-ui`.)"""
     copy = nbformat.reads(student.student_notebook(NOTEBOOKS / name), as_version=4)
-    code = [c.source for c in copy.cells if c.cell_type == "code"]
+    code = [student.as_python(c.source) for c in copy.cells if c.cell_type == "code"]
     first = next(i for i, source in enumerate(code) if "NotImplementedError" in source)
     assert "checks.check_" in code[first + 1], "the check comes right after the first exercise"
     namespace = {"__name__": "__main__"}

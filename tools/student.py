@@ -55,6 +55,14 @@ def stub_source(source: str) -> str:
     return "\n".join(out)
 
 
+def as_python(source: str) -> str:
+    """A code cell as the Python that IPython runs: the set-up cell's `%pip install` line becomes a
+    call, so that the tests can exec and parse every cell."""
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    return TransformerManager().transform_cell(source)
+
+
 KERNELSPEC = {"display_name": "Python 3", "language": "python", "name": "python3"}
 
 

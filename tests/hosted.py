@@ -1,0 +1,98 @@
+"""The course opened the hosted way (Colab, Kaggle, a bare Jupyter with torch), run by CI:
+
+    python tests/hosted.py newest       # every notebook, newest torch + torchvision, ipywidgets 7
+    python tests/hosted.py oldest       # the oldest supported set, on a subset of the notebooks
+
+It builds a fresh virtual environment with only what such a host has (torch, torchvision,
+ipywidgets, a Jupyter kernel, nbval), copies the notebooks to a folder outside the repository (as
+a host has only the notebook), and runs each one in quick mode under nbval with a fresh home
+folder. Each notebook's own first cell must install the course from its address: the address is
+pyproject.toml's Repository, which git is told to read as this repository (`url.insteadOf`), so
+nothing here depends on the published address. The course is uninstalled before each notebook, so
+every first cell installs it. Afterwards the host's torch, torchvision, numpy, ipywidgets and
+ipykernel must be exactly the versions it had before.
+"""
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from tools.badges import repository  # noqa: E402
+
+HOST = ["torch", "torchvision", "numpy", "ipywidgets", "ipykernel"]  # must stay as they are
+ENDS = {  # what the host has; the kernel and nbval are the test's own
+    "newest": (["torch", "torchvision", "ipywidgets<8"], None),
+    "oldest": (["torch==2.4.1", "torchvision==0.19.1", "numpy<2", "matplotlib==3.7.*",
+                "ipywidgets==8.0.*", "tqdm==4.62.*"],
+               ["01_distributions.ipynb", "03_mle_kl.ipynb", "06_diffusion.ipynb"]),
+}
+TOOLS = ["ipykernel", "nbval", "pytest"]
+
+
+def sh(*cmd, **kwargs) -> subprocess.CompletedProcess:
+    print("hosted:", " ".join(map(str, cmd)), flush=True)
+    return subprocess.run([str(c) for c in cmd], check=True, **kwargs)
+
+
+def versions(python: Path) -> dict:
+    code = ("import importlib.metadata as m, json; print(json.dumps({n: m.version(n) for n in "
+            f"{HOST!r}}}))")
+    return json.loads(subprocess.run([str(python), "-c", code], capture_output=True, text=True,
+                                     check=True).stdout)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("end", choices=sorted(ENDS))
+    parser.add_argument("--mirror", type=Path, default=ROOT / "data",
+                        help="where the notebooks' first cell copies MNIST from (DGM_MIRROR)")
+    args = parser.parse_args(argv)
+    packages, subset = ENDS[args.end]
+    base = ROOT / "build" / "hosted" / args.end
+    shutil.rmtree(base, ignore_errors=True)
+    work, home = base / "work", base / "home"
+    work.mkdir(parents=True)
+    home.mkdir()
+    uv = [ROOT / ".venv" / "bin" / "python", "-m", "uv"]
+    sh(*uv, "venv", "-q", "--seed", "--python", sys.executable, base / "venv")
+    python = base / "venv" / "bin" / "python"
+    sh(*uv, "pip", "install", "-q", "--python", python, *packages, *TOOLS)
+    before = versions(python)
+    print(f"hosted: the host has {before}")
+
+    names = subset or sorted(p.name for p in (ROOT / "notebooks").glob("*.ipynb"))
+    for name in names:
+        shutil.copy(ROOT / "notebooks" / name, work / name)
+    (work / "pytest.ini").write_text("[pytest]\n")  # not the repository's settings
+    gitconfig = base / "gitconfig"
+    gitconfig.write_text(f'[url "{ROOT.as_uri()}"]\n\tinsteadOf = {repository()}\n'
+                         f'[safe]\n\tdirectory = *\n')
+    env = {**os.environ, "HOME": str(home), "GIT_CONFIG_GLOBAL": str(gitconfig),
+           "DGM_QUICK": "1", "DGM_MIRROR": str(args.mirror), "OMP_NUM_THREADS": "2",
+           "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
+    for key in [k for k in env if k.startswith(("DGM_", "PIP_")) and k not in (
+            "DGM_QUICK", "DGM_MIRROR", "PIP_DISABLE_PIP_VERSION_CHECK")]:
+        del env[key]  # the host knows none of the repository's settings, nor this machine's pip's
+    env["PIP_CONFIG_FILE"] = os.devnull  # pip as a host has it: the package index, no constraints
+    for name in names:
+        sh(python, "-m", "pip", "uninstall", "-q", "-y", "dgm-course", check=False,
+           capture_output=True)
+        sh(python, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbval-lax",
+           "--nbval-current-env", "--nbval-cell-timeout=900", name, cwd=work, env=env)
+    after = versions(python)
+    assert after == before, f"the course changed the host's packages: {before} -> {after}"
+    installed = subprocess.run([python, "-m", "pip", "show", "dgm-course"], capture_output=True,
+                               text=True, check=True).stdout
+    assert "Name: dgm-course" in installed
+    print(f"hosted: {len(names)} notebooks passed on {after}; the host's packages are unchanged")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

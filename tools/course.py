@@ -1,0 +1,329 @@
+"""`python -m tools.course TARGET`: every make target as one Python entry point, so that Windows,
+macOS and any machine without make run the course the same way (the Makefile only calls this).
+
+It needs nothing but the standard library and the Python it runs on (3.10 or later): `setup` builds
+.venv with that Python, and every later step runs in .venv. `python -m tools.course help` lists the
+targets; `lab` and `test` are the README's two commands.
+"""
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV = ROOT / ".venv"
+VPY = VENV / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+STAMP = VENV / ".installed"
+TEST_DATA = ROOT / "build" / "test-data"
+# The CPU-only PyTorch build (no CUDA libraries: about 1 GB installed instead of about 5 GB).
+CPU_INDEX = "https://download.pytorch.org/whl/cpu"
+# nbval: lax output comparison, the kernel from this environment, and a cell timeout so that a
+# dead kernel fails fast instead of hanging the run. Two workers on two cores, one thread each:
+# notebooks are scheduled a whole file per worker (loadscope, the only mode nbval supports).
+NBVAL = ["--nbval-lax", "--nbval-current-env", "--nbval-cell-timeout=600"]
+PARALLEL = ["-n", "2", "--dist", "loadscope"]
+
+
+def notebooks() -> list[str]:
+    return [str(p.relative_to(ROOT)) for p in sorted((ROOT / "notebooks").glob("*.ipynb"))]
+
+
+def run(*cmd, env: dict | None = None, check: bool = True) -> int:
+    """Run a command in the repository with the environment plus `env`; stop on failure."""
+    cmd = [str(c) for c in cmd]
+    code = subprocess.run(cmd, cwd=ROOT, env={**os.environ, **(env or {})}).returncode
+    if check and code:
+        raise SystemExit(f"course: `{' '.join(cmd)}` failed (exit {code})")
+    return code
+
+
+def py(*args, **kwargs) -> int:
+    """Run .venv's Python."""
+    return run(VPY, *args, **kwargs)
+
+
+# --- set-up -------------------------------------------------------------------------------------
+
+def _fingerprint(cpu: bool) -> str:
+    files = ["requirements.txt", "pyproject.toml", ".gitattributes"]
+    digest = hashlib.sha256(str(cpu).encode())
+    for name in files:
+        digest.update((ROOT / name).read_bytes())
+    return digest.hexdigest()
+
+
+def setup(cpu: bool = False) -> None:
+    """.venv with the pinned requirements and the course package (editable), the notebook git
+    filter, and JupyterLab's widget-state setting. Skipped when nothing it reads has changed."""
+    if STAMP.is_file() and STAMP.read_text() == _fingerprint(cpu):
+        return
+    if not VPY.exists():
+        run(sys.executable, "-m", "venv", VENV)
+    # uv installs the pinned set in seconds; plain pip is the fallback.
+    uv = [VPY, "-m", "uv", "pip", "install", "-q", "--python", VPY]
+    if run(VPY, "-m", "pip", "install", "-q", "uv", check=False):
+        uv = [VPY, "-m", "pip", "install", "-q"]
+    if cpu:
+        _install_cpu_torch(uv)
+    run(*uv, "-r", "requirements.txt", "-e", ".")
+    git_filter()
+    widget_state(VENV)
+    STAMP.write_text(_fingerprint(cpu))
+    version = subprocess.run([VPY, "-c", "import torch; print(torch.__version__)"],
+                             capture_output=True, text=True).stdout.strip()
+    print(f"setup: .venv is ready (torch {version})")
+
+
+def _install_cpu_torch(installer: list) -> None:
+    """The pinned torch and torchvision from PyTorch's CPU-only index, where it can be reached;
+    otherwise say why, and the next step installs PyPI's build (with its CUDA libraries)."""
+    pins = [line.split("#")[0].strip() for line in (ROOT / "requirements.txt").read_text()
+            .splitlines() if line.startswith(("torch==", "torchvision=="))]
+    done = subprocess.run([*map(str, installer), "--index-url", CPU_INDEX, *pins], cwd=ROOT,
+                          capture_output=True, text=True,
+                          env={**os.environ, "UV_HTTP_TIMEOUT": "20"})
+    if done.returncode == 0:
+        print(f"setup: the CPU-only build of {' and '.join(pins)} (about 1 GB on disk)")
+        return
+    reason = ([line.strip() for line in (done.stderr or done.stdout).splitlines() if line.strip()]
+              or ["no answer"])[-1][:160]
+    print(f"setup: the CPU-only build could not be installed from {CPU_INDEX} ({reason}); "
+          "installing PyPI's build instead (it carries CUDA libraries: about 5 GB on disk, and it "
+          "runs on a CPU all the same).")
+
+
+def git_filter() -> None:
+    """The git filter of .gitattributes: a notebook run in JupyterLab is committed without outputs.
+    Required: a notebook that cannot be cleaned cannot be committed."""
+    if subprocess.run(["git", "rev-parse", "--git-dir"], cwd=ROOT, capture_output=True).returncode:
+        return  # not a git checkout (a download of the files)
+    for key, value in [("clean", f"'{VPY.as_posix()}' -m tools.student strip"),
+                       ("smudge", "cat"), ("required", "true")]:
+        run("git", "config", f"filter.strip-notebooks.{key}", value)
+
+
+def widget_state(prefix: Path) -> None:
+    """Widget state saved with a notebook: a reopened notebook shows its sliders and progress bars
+    as they were, instead of "Error displaying widget: model not found"."""
+    settings = prefix / "share" / "jupyter" / "lab" / "settings"
+    settings.mkdir(parents=True, exist_ok=True)
+    (settings / "overrides.json").write_text(
+        json.dumps({"@jupyter-widgets/jupyterlab-manager:plugin": {"saveState": True}}) + "\n")
+
+
+# --- the targets --------------------------------------------------------------------------------
+
+def data(names=("mnist",), mirror=None) -> None:
+    setup()
+    py("-m", "tools.data", "fetch", *names, *(["--mirror", mirror] if mirror else []))
+
+
+def student(force=False) -> None:
+    setup()
+    py("-m", "tools.student", "notebooks", "student", *(["--force"] if force else []))
+
+
+def lab() -> None:
+    setup()
+    student()
+    try:
+        data()
+    except SystemExit:
+        print("lab: opening JupyterLab without the data (see the message above).")
+    root = ["--allow-root"] if hasattr(os, "getuid") and os.getuid() == 0 else []  # containers
+    py("-m", "jupyterlab", "--notebook-dir=.", "--config=jupyter_lab_config.py", *root)
+
+
+def classifier() -> None:
+    setup()
+    py("-m", "tools.classifier")
+
+
+def lint() -> None:
+    setup()
+    py("-m", "ruff", "check", "helpers", "tools", "tests", "notebooks", "templates")
+
+
+def test_data() -> None:
+    """Under test the notebooks read a data folder of their own (build/test-data): the real MNIST
+    and small CIFAR-10 files in CIFAR-10's own format (tests/cifar_fixture.py)."""
+    made = TEST_DATA / "checksums.json"
+    source = ROOT / "tests" / "cifar_fixture.py"
+    if not made.is_file() or made.stat().st_mtime < source.stat().st_mtime:
+        py("tests/cifar_fixture.py", TEST_DATA)
+
+
+def notebook_env() -> dict:
+    """The environment of notebooks under test: their own data, results and checkpoints (the
+    reference classifier is found in the student's cache after them)."""
+    own = os.environ.get("DGM_CHECKPOINTS") or str(
+        Path(os.environ.get("DGM_DATA") or ROOT / "data") / "checkpoints")
+    return {"DGM_CIFAR10": "1", "DGM_DATA": str(TEST_DATA),
+            "DGM_RESULTS": str(TEST_DATA / "results"),
+            "DGM_CHECKSUMS": str(TEST_DATA / "checksums.json"),
+            "DGM_CHECKPOINTS": os.pathsep.join([str(TEST_DATA / "checkpoints"), own])}
+
+
+def test(mirror=None) -> None:
+    """Lint, the unit tests, then every notebook in quick mode under nbval on the CPU."""
+    data(mirror=mirror)
+    lint()
+    classifier()
+    test_data()
+    quick = {"OMP_NUM_THREADS": "1", "DGM_QUICK": "1"}
+    py("-m", "pytest", "tests", "-n", "2", "--dist", "load", env=quick)
+    py("-m", "pytest", *NBVAL, *PARALLEL, *notebooks(), env={**quick, **notebook_env()})
+
+
+def _emulated(extra: dict) -> dict:
+    """Kernels with the emulated device installed by an IPython start-up file; every training run
+    under its audit (DGM_RETRAIN=1)."""
+    startup = ROOT / "build" / "ipython" / "profile_default" / "startup"
+    startup.mkdir(parents=True, exist_ok=True)
+    shutil.copy(ROOT / "tests" / "emulated_kernel.py", startup / "00-emulated-device.py")
+    return {"IPYTHONDIR": str(ROOT / "build" / "ipython"), "DGM_TESTS": str(ROOT / "tests"),
+            "DGM_RETRAIN": "1", "OMP_NUM_THREADS": "1", **notebook_env(), **extra}
+
+
+def test_devices() -> None:
+    """Every notebook (quick) on an emulated CUDA GPU, then on an emulated Apple MPS device."""
+    data()
+    classifier()
+    test_data()
+    for kind in ("cuda", "mps"):
+        py("-m", "pytest", *NBVAL, *PARALLEL, *notebooks(),
+           env=_emulated({"DGM_QUICK": "1", "DGM_EMULATE": kind}))
+
+
+def test_gpu_smoke() -> None:
+    """gpu-mode sizes with quick counts on the emulated CUDA GPU; measures into build/smoke/."""
+    data()
+    classifier()
+    test_data()
+    shutil.rmtree(ROOT / "build" / "smoke", ignore_errors=True)
+    py("-m", "pytest", *NBVAL, *PARALLEL, *notebooks(), env=_emulated(
+        {"DGM_QUICK": "0", "DGM_SMOKE": "1", "DGM_EMULATE": "cuda",
+         "DGM_EMULATE_REPORT": str(ROOT / "build" / "smoke")}))
+    py("tests/gpu_budget.py", "build/smoke")
+
+
+def _extra(requirements: str) -> None:
+    """Install an extra requirements file into .venv (once per change of the file)."""
+    setup()
+    stamp = VENV / f".{requirements}.installed"
+    text = (ROOT / requirements).read_text()
+    if stamp.is_file() and stamp.read_text() == text:
+        return
+    if py("-m", "uv", "pip", "install", "-q", "--python", VPY, "-r", requirements, check=False):
+        py("-m", "pip", "install", "-q", "-r", requirements)
+    stamp.write_text(text)
+
+
+def test_ui() -> None:
+    """Headless Chromium (Debian's chromium and chromium-driver): a student's day in JupyterLab,
+    every page of the site."""
+    _extra("requirements-site.txt")
+    data()
+    classifier()
+    test_data()
+    py("-m", "pytest", "-m", "ui", "tests/test_lab_ui.py", "tests/test_site.py")
+
+
+def check() -> None:
+    """Everything CI runs but the gpu-mode smoke run."""
+    test()
+    test_devices()
+    test_ui()
+    py("-m", "pytest", "-m", "slow", "tests")
+
+
+def run_notebooks(out: str = "build/run") -> None:
+    """Execute every notebook in this machine's default mode into build/run/ (trained models are
+    reused)."""
+    data()
+    for nb in notebooks():
+        print(f"run: {nb}")
+        py("-m", "jupyter", "nbconvert", "--to", "notebook", "--execute",
+           "--ExecutePreprocessor.timeout=3600", "--output-dir", out, nb,
+           env={"DGM_RESULTS": str(ROOT / out / "results")})
+
+
+def site() -> None:
+    _extra("requirements-site.txt")
+    run_notebooks()
+    py("-m", "tools.site", "build/run", "build/site")
+
+
+def bench(mode: str = "cpu", names=None) -> None:
+    _extra("requirements-bench.txt")
+    data()
+    classifier()
+    py("-m", "tools.bench", "--mode", mode, "--notebooks", *(names or notebooks()))
+
+
+def clean() -> None:
+    """Remove build outputs and caches (keeps data/, student/ and .venv)."""
+    for name in ("build", ".pytest_cache", ".ruff_cache"):
+        shutil.rmtree(ROOT / name, ignore_errors=True)
+    for cache in ROOT.rglob("__pycache__"):
+        if VENV not in cache.parents:
+            shutil.rmtree(cache, ignore_errors=True)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tools.course", description=__doc__.split(
+        "\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="target", required=True, metavar="TARGET")
+    add = lambda name, text: sub.add_parser(name, help=text, description=text)
+    add("setup", "build .venv with the pinned requirements and the course package").add_argument(
+        "--cpu", action="store_true", help="PyTorch's CPU-only build where its index is reachable")
+    p = add("data", "fetch the datasets into data/ (--mirror DIR copies from a local mirror)")
+    p.add_argument("names", nargs="*", default=["mnist"], help="mnist (default), fashion, cifar10")
+    p.add_argument("--mirror")
+    add("student", "write student copies to student/ (changed copies are kept)").add_argument(
+        "--force", action="store_true", help="replace changed copies, after a backup")
+    add("lab", "set up, write the student copies, fetch the data, open JupyterLab")
+    add("test", "lint, unit tests, every notebook in quick mode (nbval) on the CPU").add_argument(
+        "--mirror", help="seed the data from this local mirror first")
+    add("check", "make test, the emulated devices, the browser test and the slow tests")
+    add("test-devices", "every notebook (quick) on an emulated CUDA GPU, then Apple MPS")
+    add("test-gpu-smoke", "gpu-mode sizes, quick counts, on the emulated CUDA GPU")
+    add("test-ui", "headless Chromium: JupyterLab and every page of the site")
+    add("run", "execute every notebook in this machine's default mode into build/run/")
+    add("site", "the course as a static site in build/site/")
+    add("classifier", "check (or, for a maintainer, retrain) the reference classifier")
+    add("lint", "ruff on helpers, tools, tests, notebooks and the template")
+    p = add("bench", "run every notebook in a mode and write the tables")
+    p.add_argument("--mode", default="cpu", choices=["quick", "cpu", "gpu"])
+    p.add_argument("--notebooks", nargs="*")
+    add("badges", "rewrite every badge and install line from pyproject.toml's Repository")
+    add("clean", "remove build outputs and caches (keeps data/, student/ and .venv)")
+    args = parser.parse_args(argv)
+    target = args.target
+    if target == "setup":
+        setup(args.cpu)
+    elif target == "data":
+        data(args.names, args.mirror)
+    elif target == "student":
+        student(args.force)
+    elif target == "test":
+        test(args.mirror)
+    elif target == "bench":
+        bench(args.mode, args.notebooks)
+    elif target == "run":
+        run_notebooks()
+    elif target == "badges":
+        setup()
+        py("-m", "tools.badges")
+    else:
+        globals()[target.replace("-", "_")]()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
