@@ -37,7 +37,7 @@ TOOLS = ["ipykernel", "nbval", "pytest"]
 
 def sh(*cmd, **kwargs) -> subprocess.CompletedProcess:
     print("hosted:", " ".join(map(str, cmd)), flush=True)
-    return subprocess.run([str(c) for c in cmd], check=True, **kwargs)
+    return subprocess.run([str(c) for c in cmd], **{"check": True, **kwargs})
 
 
 def versions(python: Path) -> dict:
@@ -60,7 +60,7 @@ def main(argv=None) -> int:
     work.mkdir(parents=True)
     home.mkdir()
     uv = [ROOT / ".venv" / "bin" / "python", "-m", "uv"]
-    sh(*uv, "venv", "-q", "--seed", "--python", sys.executable, base / "venv")
+    sh(*uv, "venv", "-q", "--seed", "--python", sys._base_executable, base / "venv")
     python = base / "venv" / "bin" / "python"
     sh(*uv, "pip", "install", "-q", "--python", python, *packages, *TOOLS)
     before = versions(python)
@@ -77,7 +77,7 @@ def main(argv=None) -> int:
            "DGM_QUICK": "1", "DGM_MIRROR": str(args.mirror), "OMP_NUM_THREADS": "2",
            "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
     for key in [k for k in env if k.startswith(("DGM_", "PIP_")) and k not in (
-            "DGM_QUICK", "DGM_MIRROR", "PIP_DISABLE_PIP_VERSION_CHECK")]:
+            "DGM_QUICK", "DGM_MIRROR", "PIP_DISABLE_PIP_VERSION_CHECK", "PIP_CERT")]:
         del env[key]  # the host knows none of the repository's settings, nor this machine's pip's
     env["PIP_CONFIG_FILE"] = os.devnull  # pip as a host has it: the package index, no constraints
     for name in names:
