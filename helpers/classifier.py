@@ -1,26 +1,37 @@
 """The reference MNIST classifier: the measuring instrument of FID and the inception score.
 
-It is the same on every machine and in every run mode: seeded before its weights are drawn,
-trained once on the CPU in float32 (about 40 s on two cores, >= 99% test accuracy), cached in the
-checkpoint folders, and identified by a hash of its weights that helpers.evaluate stores with
-every result. Every metric runs it on the CPU, whatever device the samples come from.
+It is shipped with the course (reference_classifier.pt beside this file, under 1 MB, with its
+weights hash and test accuracy in reference_classifier.json), so that every machine measures with
+the same one: training it again on another CPU, thread count or torch gives other weights. It is
+loaded weights-only and verified by its hash; a missing or damaged file stops with one message
+(it is never trained inside a metric). `python -m tools.classifier` checks it, and `--retrain`
+(for a maintainer who changes it) trains it on the CPU and writes both files. Every metric runs it
+on the CPU, whatever device the samples come from; helpers.evaluate stores its hash with every
+result.
 """
 
 import copy
 import hashlib
 import json
-import warnings
 from functools import lru_cache
+from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from torch import nn
-
-from . import checkpoints, data, train
 
 CLASSIFIER = dict(channels=(16, 32), hidden=128, epochs=4, batch_size=128, lr=3e-3, seed=0,
                   trained_on="cpu, float32")
 CPU = torch.device("cpu")
+WEIGHTS = Path(__file__).with_name("reference_classifier.pt")
+IDENTITY = WEIGHTS.with_suffix(".json")  # {"classifier": weights hash, "classifier_test_accuracy"}
+
+
+class ClassifierError(RuntimeError):
+    """The shipped reference classifier is missing or damaged; the message says how to restore
+    it."""
+
+    def _render_traceback_(self) -> list[str]:  # IPython shows the message alone, no traceback
+        return [f"ClassifierError: {self}"]
 
 
 class Classifier(nn.Module):
@@ -40,25 +51,7 @@ class Classifier(nn.Module):
         return self.head(self.features(x))
 
 
-def _train_classifier(model) -> dict:
-    cfg = CLASSIFIER
-    x, y = data.load("mnist", "train", device=CPU)
-    steps = cfg["epochs"] * len(x) // cfg["batch_size"]
-    opt = torch.optim.Adam(model.parameters(), lr=cfg["lr"])
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg["lr"], total_steps=steps)
-    shifts = torch.Generator().manual_seed(cfg["seed"])
-
-    def loss_fn(model, batch):
-        xb, yb = batch
-        dx, dy = torch.randint(-2, 3, (2,), generator=shifts).tolist()  # shift up to 2 pixels
-        return F.cross_entropy(model(torch.roll(xb, (dx, dy), dims=(2, 3))), yb)
-
-    batches = data.batches(x, y, batch_size=cfg["batch_size"], seed=cfg["seed"])
-    return train.fit(model, loss_fn, batches, steps, optimizer=opt, scheduler=sched,
-                     desc="reference classifier", log_every=50)
-
-
-def _weights_hash(model: nn.Module) -> str:
+def weights_hash(model: nn.Module) -> str:
     """A short hash of the weights: two copies of the instrument are the same iff it matches."""
     digest = hashlib.sha256()
     for name, tensor in sorted(model.state_dict().items()):
@@ -83,39 +76,29 @@ def instrument() -> dict:
 
 @lru_cache(maxsize=1)
 def on_cpu() -> Classifier:
-    """The reference classifier, loaded from the cache or trained once on the CPU in float32."""
-    digest = hashlib.sha1(json.dumps(CLASSIFIER, sort_keys=True).encode()).hexdigest()[:10]
-    filename = f"evaluate-classifier-{digest}.pt"
-    path = checkpoints.find(filename)
-    with torch.random.fork_rng(devices=[]):  # the notebook's random stream is left untouched
-        torch.manual_seed(CLASSIFIER["seed"])  # before the weights are drawn: the same every time
-        model = Classifier(CLASSIFIER["channels"], CLASSIFIER["hidden"])
-        if path is not None:
-            try:
-                saved = checkpoints.load(path)
-                model.load_state_dict(saved["model"])
-                return _measuring(model.eval(), saved["metrics"]["test_accuracy"])
-            except Exception as err:
-                reason = str(err).splitlines()[0][:200]
-                warnings.warn(f"could not load the reference classifier ({path}: {reason}); "
-                              "training it again", stacklevel=2)
-                torch.manual_seed(CLASSIFIER["seed"])  # not from weights half loaded
-                model = Classifier(CLASSIFIER["channels"], CLASSIFIER["hidden"])
-        print("Training the reference MNIST classifier once on the CPU (cached afterwards)...")
-        history = _train_classifier(model)
-    model.eval()
-    xt, yt = data.load("mnist", "test", device=CPU)
-    accuracy = float((predict(model, xt).argmax(1) == yt).float().mean())
-    checkpoints.store(filename, {"model": model.state_dict(), "config": CLASSIFIER,
-                                 "history": history, "metrics": {"test_accuracy": accuracy}})
-    return _measuring(model, accuracy)
+    """The shipped reference classifier on the CPU, verified by its weights hash."""
+    model = Classifier(CLASSIFIER["channels"], CLASSIFIER["hidden"])
+    try:
+        identity = json.loads(IDENTITY.read_text())
+        model.load_state_dict(torch.load(WEIGHTS, map_location=CPU, weights_only=True))
+        found = weights_hash(model)
+    except Exception as err:  # missing, unreadable, not a state dict of this network
+        reason = (str(err).strip().splitlines() or [type(err).__name__])[0][:160]
+        raise ClassifierError(_restore(f"could not be loaded ({reason})")) from None
+    if found != identity["classifier"]:
+        raise ClassifierError(_restore(f"has weights {found}, not the course's "
+                                       f"{identity['classifier']}"))
+    _INSTRUMENT.update(identity)
+    print(f"reference classifier {found} (test accuracy {identity['classifier_test_accuracy']:.2%}"
+          "): the instrument of FID and the inception score")
+    return model.eval().requires_grad_(False)
 
 
-def _measuring(model: Classifier, accuracy: float) -> Classifier:
-    _INSTRUMENT.update(classifier=_weights_hash(model), classifier_test_accuracy=accuracy)
-    print(f"reference classifier {_INSTRUMENT['classifier']} (test accuracy {accuracy:.2%}): the "
-          "instrument of FID and the inception score")
-    return model.requires_grad_(False)
+def _restore(problem: str) -> str:
+    return (f"The reference classifier {WEIGHTS.name} {problem}. It is part of the course: "
+            f"restore it with `git checkout -- helpers/{WEIGHTS.name} helpers/{IDENTITY.name}` in "
+            "a clone, or reinstall the course (the notebook's first cell, after "
+            "`pip uninstall dgm-course`).")
 
 
 def reference_classifier(device=None) -> Classifier:

@@ -52,6 +52,9 @@ DATASETS = {  # name: (torchvision class, folder under the root, {file: (size, m
 class DataError(RuntimeError):
     """A dataset is missing or damaged; the message names the file and says what to run."""
 
+    def _render_traceback_(self) -> list[str]:  # IPython shows the message alone, no traceback
+        return [f"DataError: {self}"]
+
 
 def home() -> Path:
     """The course's own folder, where data, trained models and results go by default: the clone,

@@ -2,6 +2,7 @@
 
     python tests/hosted.py newest       # every notebook, newest torch + torchvision, ipywidgets 7
     python tests/hosted.py oldest       # the oldest supported set, on a subset of the notebooks
+    python tests/hosted.py binder       # binder/postBuild in a fresh clone, as repo2docker runs it
 
 It builds a fresh virtual environment with only what such a host has (torch, torchvision,
 ipywidgets, a Jupyter kernel, nbval), copies the notebooks to a folder outside the repository (as
@@ -47,15 +48,45 @@ def versions(python: Path) -> dict:
                                      check=True).stdout)
 
 
+def binder(base: Path, mirror: Path) -> None:
+    """binder/postBuild in a fresh clone, with a fresh environment of the pinned packages (the
+    CPU-only index of binder/requirements.txt is not reachable from CI; the pins are the same, a
+    unit test says so) on PATH: it must leave the student copies, the data, the widget setting and
+    the required git filter in place."""
+    clone, venv = base / "clone", base / "venv"
+    sh("git", "clone", "-q", ROOT, clone)
+    sh(ROOT / ".venv" / "bin" / "python", "-m", "uv", "venv", "-q", "--seed", "--python",
+       sys._base_executable, venv)
+    sh(ROOT / ".venv" / "bin" / "python", "-m", "uv", "pip", "install", "-q", "--python",
+       venv / "bin" / "python", "-r", clone / "requirements.txt")
+    env = {**os.environ, "PATH": f"{venv / 'bin'}{os.pathsep}{os.environ['PATH']}",
+           "DGM_MIRROR": str(mirror)}
+    sh(clone / "binder" / "postBuild", cwd=clone, env=env)
+    copies = sorted(p.name for p in (clone / "student").glob("*.ipynb"))
+    assert copies == sorted(p.name for p in (ROOT / "notebooks").glob("*.ipynb")), copies
+    assert not subprocess.run([venv / "bin" / "python", "-m", "tools.data", "fetch", "mnist"],
+                              cwd=clone, capture_output=True, text=True).returncode
+    settings = venv / "share" / "jupyter" / "lab" / "settings" / "overrides.json"
+    assert json.loads(settings.read_text())["@jupyter-widgets/jupyterlab-manager:plugin"]
+    required = subprocess.run(["git", "config", "filter.strip-notebooks.required"], cwd=clone,
+                              capture_output=True, text=True).stdout.strip()
+    assert required == "true", "the notebook filter must be required"
+    print(f"hosted: binder/postBuild left {len(copies)} student copies, MNIST, the widget "
+          "setting and the required git filter")
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("end", choices=sorted(ENDS))
+    parser.add_argument("end", choices=sorted([*ENDS, "binder"]))
     parser.add_argument("--mirror", type=Path, default=ROOT / "data",
                         help="where the notebooks' first cell copies MNIST from (DGM_MIRROR)")
     args = parser.parse_args(argv)
-    packages, subset = ENDS[args.end]
     base = ROOT / "build" / "hosted" / args.end
     shutil.rmtree(base, ignore_errors=True)
+    if args.end == "binder":
+        binder(base, args.mirror)
+        return 0
+    packages, subset = ENDS[args.end]
     work, home = base / "work", base / "home"
     work.mkdir(parents=True)
     home.mkdir()

@@ -3,6 +3,7 @@ small documented helper modules."""
 
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 import nbformat
@@ -106,3 +107,20 @@ def test_no_figure_is_wider_than_the_column(path):
     widths = [float(w) for w in re.findall(r"figsize=\(([\d.]+),", source)]
     assert all(w <= plot.MAX_WIDTH for w in widths), widths
     assert plot.fit(21.0, 4.4) == (plot.MAX_WIDTH, pytest.approx(4.4 * plot.MAX_WIDTH / 21))
+
+
+def test_a_notebook_that_cannot_be_cleaned_cannot_be_committed(tmp_path):
+    """The filter is required (tools.course.git_filter): git refuses to stage a notebook the
+    filter fails on, instead of staging it unfiltered."""
+    from tools import course
+
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True)
+    git = lambda *args: subprocess.run(["git", *args], cwd=clone, capture_output=True, text=True)
+    for key, value in course.filter_settings(sys.executable).items():
+        git("config", f"filter.strip-notebooks.{key}", value)
+    target = clone / "notebooks" / NOTEBOOKS[0].name
+    target.write_text("{ this is not a notebook")
+    added = git("add", str(target))
+    assert added.returncode != 0 and "strip-notebooks" in added.stderr
+    assert git("diff", "--cached", "--name-only").stdout.strip() == ""

@@ -195,3 +195,11 @@ def test_06_samples_without_keeping_every_step_unless_asked(device, monkeypatch,
     full, path = peak(trajectory=True)
     assert len(path) == ns["T"] + 1 and full > 100 * x.nbytes
     assert lean < 20 * x.nbytes, f"sampling held {lean / x.nbytes:.0f} batches at once"
+
+
+def test_the_shipped_instrument_gives_the_same_logits_on_every_device(device):
+    batch = data.load("mnist", "test", n=64)[0]  # (64, 1, 28, 28) on the CPU
+    on_cpu = evaluate.reference_classifier("cpu")(batch)
+    on_device = evaluate.reference_classifier(device)(batch.to(device)).cpu()
+    assert torch.equal(on_cpu, on_device)
+    assert evaluate.inception_score(batch.to(device)) == evaluate.inception_score(batch)

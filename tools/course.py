@@ -71,7 +71,7 @@ def setup(cpu: bool = False) -> None:
     if cpu:
         _install_cpu_torch(uv)
     run(*uv, "-r", "requirements.txt", "-e", ".")
-    git_filter()
+    git_filter(VPY)
     widget_state(VENV)
     STAMP.write_text(_fingerprint(cpu))
     version = subprocess.run([VPY, "-c", "import torch; print(torch.__version__)"],
@@ -97,13 +97,18 @@ def _install_cpu_torch(installer: list) -> None:
           "runs on a CPU all the same).")
 
 
-def git_filter() -> None:
+def filter_settings(python) -> dict[str, str]:
     """The git filter of .gitattributes: a notebook run in JupyterLab is committed without outputs.
-    Required: a notebook that cannot be cleaned cannot be committed."""
+    Required: a notebook that cannot be cleaned cannot be committed (git stops instead of staging
+    it unfiltered)."""
+    return {"clean": f"'{Path(python).as_posix()}' -m tools.student strip", "smudge": "cat",
+            "required": "true"}
+
+
+def git_filter(python: Path) -> None:
     if subprocess.run(["git", "rev-parse", "--git-dir"], cwd=ROOT, capture_output=True).returncode:
         return  # not a git checkout (a download of the files)
-    for key, value in [("clean", f"'{VPY.as_posix()}' -m tools.student strip"),
-                       ("smudge", "cat"), ("required", "true")]:
+    for key, value in filter_settings(python).items():
         run("git", "config", f"filter.strip-notebooks.{key}", value)
 
 
@@ -114,6 +119,18 @@ def widget_state(prefix: Path) -> None:
     settings.mkdir(parents=True, exist_ok=True)
     (settings / "overrides.json").write_text(
         json.dumps({"@jupyter-widgets/jupyterlab-manager:plugin": {"saveState": True}}) + "\n")
+
+
+def binder(mirror=None) -> None:
+    """binder/postBuild: the set-up in the image's own Python (repo2docker has installed
+    binder/requirements.txt into it): the course package, the git filter, the widget setting, the
+    student copies and MNIST ($DGM_MIRROR or --mirror: copied from a local mirror instead)."""
+    here = Path(sys.executable)
+    run(here, "-m", "pip", "install", "-q", "--no-deps", "-e", ".")
+    git_filter(here)
+    widget_state(Path(sys.prefix))
+    run(here, "-m", "tools.student", "notebooks", "student")
+    run(here, "-m", "tools.data", "fetch", "mnist", *(["--mirror", mirror] if mirror else []))
 
 
 # --- the targets --------------------------------------------------------------------------------
@@ -302,6 +319,8 @@ def main(argv=None) -> int:
     p.add_argument("--mode", default="cpu", choices=["quick", "cpu", "gpu"])
     p.add_argument("--notebooks", nargs="*")
     add("badges", "rewrite every badge and install line from pyproject.toml's Repository")
+    add("binder", "what binder/postBuild does, in this Python (no .venv)").add_argument(
+        "--mirror", help="copy MNIST from this local mirror")
     add("clean", "remove build outputs and caches (keeps data/, student/ and .venv)")
     args = parser.parse_args(argv)
     target = args.target
@@ -309,6 +328,8 @@ def main(argv=None) -> int:
         setup(args.cpu)
     elif target == "data":
         data(args.names, args.mirror)
+    elif target == "binder":
+        binder(args.mirror)
     elif target == "student":
         student(args.force)
     elif target == "test":

@@ -1,0 +1,123 @@
+"""Where the course opens: the badges and install lines follow pyproject.toml's one address, the
+package declares what a host may lack (lower bounds only), Binder's pins are the repository's, and
+the course installed as a package keeps its data in the user's folder (tests/hosted.py runs it)."""
+
+import ast
+import re
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+import tomllib
+
+from helpers import datafiles
+from tools import badges, course, student
+
+ROOT = Path(__file__).resolve().parent.parent
+URL = badges.repository()
+LINK = re.compile(r"https://(?:colab\.research\.google\.com|kaggle\.com|mybinder\.org)[^)\s]*")
+
+
+def _pyproject() -> dict:
+    with open(ROOT / "pyproject.toml", "rb") as f:
+        return tomllib.load(f)
+
+
+def test_the_address_is_written_once_in_pyproject():
+    assert URL == _pyproject()["project"]["urls"]["Repository"].rstrip("/")
+    assert URL.startswith("https://github.com/")
+
+
+@pytest.mark.parametrize("path", list(badges.notebook_paths()), ids=lambda p: p.name)
+def test_every_notebook_carries_the_generated_badges_and_install_line(path):
+    nb = nbformat.read(path, as_version=4)
+    expected = nbformat.read(path, as_version=4)
+    badges.apply_to_notebook(expected, badges.notebook_paths()[path], URL)
+    assert nb.cells[0].source == expected.cells[0].source, "run `python -m tools.course badges`"
+    setup = next(c for c in nb.cells if c.cell_type == "code").source
+    assert setup.startswith(badges.BOOTSTRAP.format(url=URL)), "run `python -m tools.course badges`"
+    assert "runtime.setup(" in setup
+
+
+def test_the_readme_badges_follow_the_setting():
+    assert badges.readme_badges(URL) in (ROOT / "README.md").read_text()
+
+
+def test_every_badge_opens_a_notebook_that_exists():
+    texts = {p.name: nbformat.read(p, as_version=4).cells[0].source
+             for p in sorted((ROOT / "notebooks").glob("*.ipynb"))}
+    texts["README.md"] = (ROOT / "README.md").read_text()
+    found = 0
+    for where, text in texts.items():
+        for link in LINK.findall(text):
+            if "/assets/" in link or "/static/" in link or link.endswith(".svg"):
+                continue  # a badge's image
+            found += 1
+            path = re.sub(r"^.*?(?:blob/main/|urlpath=lab/tree/)", "", link)
+            assert URL.removeprefix("https://github.com/") in link, f"{where}: {link}"
+            target = ROOT / re.sub(r"^student", "notebooks", path)  # postBuild writes student/
+            assert (target.is_file() or target.is_dir()) and not link.endswith("NN_title.ipynb"), \
+                f"{where}: {link} opens {path}, which does not exist"
+    assert found >= 3 * 7 + 7 * 2 + 1
+
+
+def test_the_course_declares_what_a_host_may_lack_with_lower_bounds_only():
+    declared = {re.split(r"[<>=!~ ]", d)[0] for d in _pyproject()["project"]["dependencies"]}
+    assert not [d for d in _pyproject()["project"]["dependencies"] if "==" in d or "<" in d]
+    sources = [p.read_text() for p in (ROOT / "helpers").rglob("*.py")]
+    sources += [student.as_python(c.source) for p in (ROOT / "notebooks").glob("*.ipynb")
+                for c in nbformat.read(p, as_version=4).cells if c.cell_type == "code"]
+    imported = set()
+    for source in sources:
+        for node in ast.walk(ast.parse(source)):
+            if isinstance(node, ast.Import):
+                imported |= {a.name.split(".")[0] for a in node.names}
+            elif isinstance(node, ast.ImportFrom) and not node.level:
+                imported.add(node.module.split(".")[0])
+    third_party = imported - set(sys.stdlib_module_names) - {"helpers", "IPython"}
+    assert third_party <= declared, f"imported but not declared: {third_party - declared}"
+
+
+def _pins(path: Path) -> dict:
+    lines = [ln.split("#")[0].strip() for ln in path.read_text().splitlines()]
+    return dict(ln.split("==") for ln in lines if "==" in ln)
+
+
+def test_binder_installs_the_pinned_set_with_the_cpu_only_torch():
+    pinned, binder = _pins(ROOT / "requirements.txt"), _pins(ROOT / "binder" / "requirements.txt")
+    assert binder["torch"] == pinned["torch"] + "+cpu"
+    assert binder["torchvision"] == pinned["torchvision"] + "+cpu"
+    assert {k: v for k, v in binder.items() if not k.startswith("torch")} == \
+        {k: v for k, v in pinned.items() if not k.startswith("torch")}
+    assert "python -m tools.course binder" in (ROOT / "binder" / "postBuild").read_text()
+
+
+def test_installed_as_a_package_the_course_keeps_its_files_in_the_users_folder(monkeypatch,
+                                                                            tmp_path):
+    monkeypatch.setattr(datafiles, "CHECKOUT", False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.delenv("DGM_DATA", raising=False)
+    assert datafiles.data_root() == tmp_path / "dgm-course" / "data"
+    assert "installed package" in datafiles.where()
+    advice = datafiles.how_to_get("mnist")
+    assert "make" not in advice and "internet" in advice and "DGM_DATA" in advice
+
+
+def test_a_cpu_only_install_that_cannot_reach_its_index_says_why_and_falls_back(capsys):
+    refuse = [sys.executable, "-c", "import sys; sys.exit('error: no route to the index')"]
+    course._install_cpu_torch(refuse)
+    said = capsys.readouterr().out
+    assert "could not be installed" in said and "no route to the index" in said
+    assert "about 5 GB" in said
+
+
+def test_every_make_target_has_a_python_entry_point():
+    targets = re.findall(r"^([a-z-]+):", (ROOT / "Makefile").read_text(), re.M)
+    parser_targets = set(course.main.__code__.co_consts) | set(
+        re.findall(r'add\("([a-z-]+)"', (ROOT / "tools" / "course.py").read_text()))
+    missing = [t for t in targets if t != "help" and t not in parser_targets]
+    assert not missing, f"make targets without `python -m tools.course`: {missing}"
+    for target in targets:
+        if target != "help":
+            assert f"$(COURSE) {target}" in (ROOT / "Makefile").read_text()
