@@ -134,3 +134,15 @@ def test_a_missing_or_damaged_instrument_stops_every_metric_with_one_message(dam
                 in shown[0]
     finally:
         classifier.on_cpu.cache_clear()
+
+
+def test_a_fresh_clone_measures_the_readmes_inception_score_of_the_test_data():
+    """The shipped instrument gives the README's figure exactly: 01's first 2,000 binarised test
+    images (its cpu mode's sample count)."""
+    import re
+    from pathlib import Path
+
+    row = re.search(r"\| 01 \| MNIST inception score: binarised test data .*\| ([\d.]+) /",
+                    (Path(__file__).resolve().parent.parent / "README.md").read_text())
+    x, _ = data.binarized_test_set(n=2000)
+    assert f"{evaluate.inception_score(x):.2f}" == row.group(1)
