@@ -4,22 +4,29 @@
 """
 
 import os
+import shutil
 import warnings
 from pathlib import Path
 
 import torch
 from torch.utils._pytree import tree_map
 
-from . import data
+from . import data, datafiles, places
 
 
 def checkpoint_dirs() -> list[Path]:
     """The folders searched for trained models, in order: DGM_CHECKPOINTS (several, separated by
-    ':'; relative ones count from the repository), else <data folder>/checkpoints. New models go
+    ':'; relative ones count from the repository), else <data folder>/checkpoints (after the
+    user's ~/dgm-course/checkpoints when the clone is read-only). New models go
     to the first folder that can be written, so a class lists a personal folder first and a
     shared read-only one after it (the README's "Teaching a class")."""
     folders = [p for p in os.environ.get("DGM_CHECKPOINTS", "").split(os.pathsep) if p.strip()]
-    return [data.from_repo(p) for p in folders] or [data.data_root() / "checkpoints"]
+    if folders:
+        return [data.from_repo(p) for p in folders]
+    default = data.data_root() / "checkpoints"
+    if places.CHECKOUT and places.home() != places.REPO:  # a read-only clone: its models
+        return [places.home() / "checkpoints", default]  # load, new ones go to the user's
+    return [default]
 
 
 def find(filename: str) -> Path | None:
@@ -42,11 +49,24 @@ def store(filename: str, obj: dict, folders: list[Path] | None = None) -> Path |
             _write(folder / filename, obj)
             return folder / filename
         except (OSError, RuntimeError) as err:
-            problems.append(f"{folder}: {str(err).splitlines()[0][:160]}")
+            problems.append(f"{folder}: {_reason(err, folder)}")
     warnings.warn(f"could not save {filename} ({'; '.join(problems)}); the trained model is kept "
                   "in memory for this session. Point DGM_CHECKPOINTS (or DGM_DATA) at a writable "
                   "folder to keep it.", stacklevel=2)
     return None
+
+
+def _reason(err: Exception, folder: Path) -> str:
+    """Why a save failed, in words: torch's "unexpected pos" is a write cut short by a full disk."""
+    if isinstance(err, OSError):
+        return datafiles.os_reason(err)
+    try:
+        full = shutil.disk_usage(folder).free < 64 << 20
+    except OSError:
+        full = False
+    if full or "unexpected pos" in str(err):
+        return "no space left on the device: free some, then run the cell again"
+    return str(err).splitlines()[0][:160]
 
 
 def _write(path: Path, obj: dict) -> None:

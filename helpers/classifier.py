@@ -19,6 +19,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from .errors import CourseError
+
 CLASSIFIER = dict(channels=(16, 32), hidden=128, epochs=4, batch_size=128, lr=3e-3, seed=0,
                   trained_on="cpu, float32")
 CPU = torch.device("cpu")
@@ -26,12 +28,9 @@ WEIGHTS = Path(__file__).with_name("reference_classifier.pt")
 IDENTITY = WEIGHTS.with_suffix(".json")  # {"classifier": weights hash, "classifier_test_accuracy"}
 
 
-class ClassifierError(RuntimeError):
+class ClassifierError(CourseError):
     """The shipped reference classifier is missing or damaged; the message says how to restore
     it."""
-
-    def _render_traceback_(self) -> list[str]:  # IPython shows the message alone, no traceback
-        return [f"ClassifierError: {self}"]
 
 
 class Classifier(nn.Module):
@@ -84,6 +83,8 @@ def on_cpu() -> Classifier:
         found = weights_hash(model)
     except Exception as err:  # missing, unreadable, not a state dict of this network
         reason = (str(err).strip().splitlines() or [type(err).__name__])[0][:160]
+        if "Weights only load failed" in reason:  # not torch's advice to load it unsafely
+            reason = "it is not a plain file of weights"
         raise ClassifierError(_restore(f"could not be loaded ({reason})")) from None
     if found != identity["classifier"]:
         raise ClassifierError(_restore(f"has weights {found}, not the course's "

@@ -10,17 +10,8 @@ from functools import lru_cache
 import torch
 
 from . import runtime
-from .datafiles import (
-    CHECKOUT,
-    DATASETS,
-    DataError,
-    data_root,
-    fetch,
-    from_repo,
-    how_to_get,
-    problems,
-    read,
-)
+from .datafiles import DATASETS, DataError, fetch, how_to_get, problems, read
+from .places import CHECKOUT, data_root, from_repo
 
 __all__ = ["DataError", "batches", "binarize", "binarized_test_set", "data_root", "from_repo",
            "load", "optional_cifar10"]

@@ -7,6 +7,7 @@ MNIST's IDX files directly, CIFAR-10 through torchvision's reader. torchvision i
 there (its import takes seconds), so a notebook on MNIST starts without it.
 """
 
+import errno
 import hashlib
 import json
 import os
@@ -17,10 +18,9 @@ from pathlib import Path
 
 import torch
 
-REPO = Path(__file__).resolve().parent.parent
-# A clone of the course (its own environment, an editable install), or the course installed as a
-# package on a hosted Jupyter or a hub (Colab, Kaggle; REPO is then site-packages).
-CHECKOUT = (REPO / "notebooks").is_dir() and (REPO / "pyproject.toml").is_file()
+from .errors import CourseError
+from .places import CHECKOUT, data_root, from_repo
+
 _IDX = {"train-images-idx3-ubyte": 16 + 60000 * 28 * 28, "train-labels-idx1-ubyte": 8 + 60000,
         "t10k-images-idx3-ubyte": 16 + 10000 * 28 * 28, "t10k-labels-idx1-ubyte": 8 + 10000}
 DATASETS = {  # name: (torchvision class, folder under the root, {file: (size, md5)}, archive)
@@ -49,36 +49,8 @@ DATASETS = {  # name: (torchvision class, folder under the root, {file: (size, m
 }
 
 
-class DataError(RuntimeError):
+class DataError(CourseError):
     """A dataset is missing or damaged; the message names the file and says what to run."""
-
-    def _render_traceback_(self) -> list[str]:  # IPython shows the message alone, no traceback
-        return [f"DataError: {self}"]
-
-
-def home() -> Path:
-    """The course's own folder, where data, trained models and results go by default: the clone,
-    or ~/dgm-course where the course is an installed package (Colab, Kaggle, a class hub)."""
-    return REPO if CHECKOUT else Path.home() / "dgm-course"
-
-
-def from_repo(path) -> Path:
-    """A path from a setting: relative ones count from home(), so that `make` (run in the
-    repository) and a notebook's kernel (run in notebooks/) mean the same folder."""
-    path = Path(path).expanduser()
-    return path if path.is_absolute() else home() / path
-
-
-def data_root() -> Path:
-    """$DGM_DATA, else <home()>/data."""
-    return from_repo(os.environ.get("DGM_DATA") or "data")
-
-
-def where() -> str:
-    """One line: how the course was found (a clone, or an installed package) and its data folder."""
-    if CHECKOUT:
-        return f"course: the repository at {REPO} · data in {data_root()}"
-    return f"course: the installed package (a hosted Jupyter or a hub) · data in {data_root()}"
 
 
 def _expected_md5(relative: str, published: str | None) -> str | None:
@@ -101,8 +73,13 @@ def _md5(path: Path, size: int, mtime_ns: int) -> str:  # keyed by size and time
 
 def _file_problem(path: Path, relative: str, size: int | None, md5: str | None) -> str | None:
     """None if the file is whole, else what is wrong with it, naming it."""
+    if path.is_dir():
+        return f"{path} is a folder where the data file should be (remove that folder)"
     if not path.is_file():
         return f"{path} is missing"
+    if not os.access(path, os.R_OK):
+        return (f"{path} cannot be read (permission denied: ask whoever set up the data folder, "
+                "or point DGM_DATA at a copy of your own)")
     stat = path.stat()
     if size is not None and stat.st_size != size:
         return f"{path} is truncated or damaged ({stat.st_size:,} bytes, expected {size:,})"
@@ -158,10 +135,26 @@ def _copy_from(mirror: Path, name: str, bad: dict[str, str]) -> None:
 
 
 def _write_whole(content: bytes, path: Path) -> None:
+    if path.is_dir():
+        raise DataError(f"{path} is a folder where the data file should be: remove that folder, "
+                        "then fetch the data again.")
     path.parent.mkdir(parents=True, exist_ok=True)
     part = path.with_name(f".{path.name}.part")
-    part.write_bytes(content)
-    os.replace(part, path)  # no half-copied file is ever left under the real name
+    try:
+        part.write_bytes(content)
+        os.replace(part, path)  # no half-copied file is ever left under the real name
+    except OSError as err:
+        part.unlink(missing_ok=True)
+        raise DataError(f"{path} could not be written ({os_reason(err)}).") from None
+
+
+def os_reason(err: OSError) -> str:
+    """An OSError in words: a full disk and a missing permission named as such."""
+    if err.errno == errno.ENOSPC:
+        return "no space left on the device: free some, then try again"
+    if err.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return "permission denied: this folder cannot be written; set DGM_DATA to one that can"
+    return err.strerror or str(err)
 
 
 def fetch(name: str, mirror: str | Path | None = None) -> None:
@@ -171,6 +164,10 @@ def fetch(name: str, mirror: str | Path | None = None) -> None:
     cls, folder, _, _ = DATASETS[name]
     mirror = mirror or os.environ.get("DGM_MIRROR")
     bad = problems(name)
+    stuck = [problem for problem in bad.values() if "folder where" in problem or "be read" in
+             problem]
+    if stuck:  # fetching cannot mend these: say so before downloading anything
+        raise DataError(f"{name}: {stuck[0]}.")
     if not bad:
         print(f"data: {name} is in place ({data_root() / folder}; sizes and checksums verified)")
         return

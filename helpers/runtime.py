@@ -10,6 +10,7 @@ import contextlib
 import os
 import random
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +18,8 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import torch
 
-from . import datafiles
+from . import datafiles, places
+from .errors import ConfigError
 
 MODES = ("quick", "cpu", "gpu")
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("", "0", "false", "no", "off")
@@ -30,8 +32,8 @@ def flag(name: str) -> bool:
         return True
     if value in _FALSE:
         return False
-    raise ValueError(f"{name}={os.environ[name]!r} is neither on (1, true, yes, on) nor off "
-                     f"(0, false, no, off, or unset). Set it to 1 or 0.")
+    raise ConfigError(f"{name}={os.environ[name]!r} is neither on (1, true, yes, on) nor off "
+                      f"(0, false, no, off, or unset). Set it to 1 or 0.")
 
 
 def pick_device() -> torch.device:
@@ -43,10 +45,8 @@ def pick_device() -> torch.device:
             torch.empty(1, device=dev)  # fails here if that device is not usable
         except (RuntimeError, AssertionError) as err:
             reason = (str(err).strip().splitlines() or [type(err).__name__])[0][:160]
-            raise RuntimeError(
-                f"DGM_DEVICE={wanted!r} cannot be used on this machine ({reason}).\n"
-                "Unset DGM_DEVICE or set it to 'cpu', 'cuda' or 'mps'."
-            ) from None
+            raise ConfigError(f"DGM_DEVICE={wanted!r} cannot be used on this machine ({reason}). "
+                              "Unset DGM_DEVICE or set it to 'cpu', 'cuda' or 'mps'.") from None
         return dev
     if torch.cuda.is_available():
         return torch.device("cuda")
@@ -65,7 +65,7 @@ def run_mode(device: torch.device | None = None) -> str:
     forced = os.environ.get("DGM_MODE", "").strip().lower()
     if forced:
         if forced not in MODES:
-            raise ValueError(f"DGM_MODE={forced!r} is not a mode: choose quick, cpu or gpu.")
+            raise ConfigError(f"DGM_MODE={forced!r} is not a mode: choose quick, cpu or gpu.")
         return forced
     device = device or pick_device()
     return "cpu" if device.type == "cpu" else "gpu"
@@ -190,7 +190,10 @@ def setup(seed: int = 0, verbose: bool = True) -> Runtime:
         print(f"device {device} ({device_name(device)}) · {rt.precision} · mode {rt.label} · "
               f"seed {seed} · torch {torch.__version__} · {threads} CPU "
               f"thread{'s' * (threads > 1)}")
-        print(datafiles.where())
-    if not datafiles.CHECKOUT and datafiles.problems("mnist"):
+        print(places.where())
+    if rt.mode == "gpu" and device.type == "cpu" and not rt.smoke:
+        warnings.warn("gpu mode on a CPU: the full gpu sizes take many times the cpu mode's "
+                      "5 minutes per notebook here. Unset DGM_MODE for cpu mode.", stacklevel=2)
+    if not places.CHECKOUT and datafiles.problems("mnist"):
         datafiles.fetch("mnist")  # a hosted Jupyter or a hub: the data every notebook needs
     return rt

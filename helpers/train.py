@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 
 from . import runtime, sources
 from .checkpoints import checkpoint_dirs, find, load, store
-from .datafiles import REPO
+from .places import REPO
 
 
 def adam(params, lr: float, **settings) -> torch.optim.Adam:
@@ -221,9 +221,11 @@ def train_or_load(rt: runtime.Runtime, notebook: str, name: str, model: torch.nn
         except Exception:  # truncated, overwritten, or not a checkpoint at all
             problem = "the file is damaged or is not a checkpoint"
         else:
-            try:
+            try:  # trusted by content, not by name: a file copied over another model's name
+                if saved.get("fingerprint") != fingerprint:
+                    raise RuntimeError("its stored fingerprint is not the one asked for")
                 model.load_state_dict(saved["model"])  # copies CPU tensors onto the model's device
-            except (KeyError, RuntimeError) as err:
+            except (KeyError, RuntimeError, AttributeError) as err:
                 problem = f"it holds another model: {str(err).splitlines()[0][:120]}"
         if problem is None:
             model.eval()

@@ -11,7 +11,7 @@ import nbformat
 import pytest
 import tomllib
 
-from helpers import datafiles
+from helpers import datafiles, places
 from tools import badges, course, student
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -95,11 +95,12 @@ def test_binder_installs_the_pinned_set_with_the_cpu_only_torch():
 
 def test_installed_as_a_package_the_course_keeps_its_files_in_the_users_folder(monkeypatch,
                                                                             tmp_path):
+    monkeypatch.setattr(places, "CHECKOUT", False)
     monkeypatch.setattr(datafiles, "CHECKOUT", False)
     monkeypatch.setenv("HOME", str(tmp_path))
     monkeypatch.delenv("DGM_DATA", raising=False)
     assert datafiles.data_root() == tmp_path / "dgm-course" / "data"
-    assert "installed package" in datafiles.where()
+    assert "installed package" in places.where()
     advice = datafiles.how_to_get("mnist")
     assert "make" not in advice and "internet" in advice and "DGM_DATA" in advice
 

@@ -458,3 +458,19 @@ def test_an_error_inside_the_answer_names_the_students_line():
 
 def test_a_check_asks_for_the_function_itself():
     assert "pass the function without calling it" in _rejected(checks.check_jsd, 0.3)
+
+
+def test_an_answer_that_never_returns_is_stopped_with_a_message(monkeypatch):
+    from helpers.checks import timelimit
+
+    monkeypatch.setattr(timelimit, "SECONDS", 0.3)
+
+    def categorical_mle(samples, num_classes):
+        while True:
+            try:
+                pass
+            except Exception:  # a broad except in the student's loop does not hide the limit
+                pass
+    message = _rejected(checks.check_categorical_mle, categorical_mle)
+    assert "did not return within 0.3 s" in message and "a loop that never ends" in message
+    assert len(message.splitlines()) <= 5

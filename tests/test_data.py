@@ -9,10 +9,10 @@ import cifar_fixture
 import pytest
 import torch
 
-from helpers import data, datafiles
+from helpers import data, datafiles, places, runtime
 from tools.data import main as fetch_command
 
-REPO = datafiles.REPO
+REPO = places.REPO
 MNIST_RAW = data.data_root() / "MNIST" / "raw"
 
 
@@ -207,3 +207,51 @@ def test_a_relative_data_folder_counts_from_the_repository(monkeypatch):
 def test_the_hint_names_the_dataset_s_own_folder():
     assert "DIR/FashionMNIST/raw" in datafiles.how_to_get("fashion")
     assert "DIR/MNIST/raw" in datafiles.how_to_get("mnist")
+
+
+def test_a_folder_where_a_data_file_should_be_is_named_and_leaves_nothing(mnist_mirror, tmp_path,
+                                                                          capsys):
+    raw = tmp_path / "root" / "MNIST" / "raw"
+    (raw / "t10k-labels-idx1-ubyte").mkdir(parents=True)
+    with pytest.raises(data.DataError) as info:
+        data.load("mnist", "test")
+    assert "is a folder where the data file should be" in str(info.value)
+    assert info.value._render_traceback_()[0].startswith("\x1b[31mDataError")
+    assert fetch_command(["fetch", "mnist", "--mirror", str(mnist_mirror)]) == 1
+    assert "t10k-labels-idx1-ubyte is a folder where" in capsys.readouterr().err
+    assert not list(raw.glob(".*.part")), "no half-written file is left behind"
+
+
+def test_an_unreadable_data_file_is_named_with_what_to_do(mnist_mirror, monkeypatch):
+    assert fetch_command(["fetch", "mnist", "--mirror", str(mnist_mirror)]) == 0
+    readable, os = datafiles.os.access, datafiles.os  # root reads every file: say it cannot
+    monkeypatch.setattr(os, "access", lambda path, mode: False if mode == os.R_OK and str(
+        path).endswith("t10k-images-idx3-ubyte") else readable(path, mode))
+    data._load_cpu.cache_clear()
+    with pytest.raises(data.DataError, match="cannot be read.*DGM_DATA"):
+        data.load("mnist", "test")
+
+
+def test_dgm_data_set_to_a_file_names_the_variable(tmp_path, monkeypatch):
+    (tmp_path / "a-file").write_text("")
+    monkeypatch.setenv("DGM_DATA", str(tmp_path / "a-file"))
+    data._load_cpu.cache_clear()
+    with pytest.raises(runtime.ConfigError, match="DGM_DATA=.*is a file, not a folder"):
+        data.load("mnist", "test")
+    data._load_cpu.cache_clear()
+
+
+def test_a_full_disk_is_said_in_words(tmp_path, monkeypatch):
+    from helpers import checkpoints
+
+    def cut_short(obj, path):  # what torch.save raises when the disk fills up under it
+        raise RuntimeError("[enforce fail at inline_container.cc:664] . unexpected pos 3392 vs "
+                           "3286")
+    monkeypatch.setattr(checkpoints.torch, "save", cut_short)
+    with pytest.warns(UserWarning, match="no space left on the device"):
+        assert checkpoints.store("m.pt", {"model": {}}, [tmp_path]) is None
+    def no_space(self, content):
+        raise OSError(28, "No space left on device")
+    monkeypatch.setattr(datafiles.Path, "write_bytes", no_space)
+    with pytest.raises(data.DataError, match="no space left"):
+        datafiles._write_whole(b"x", tmp_path / "f")

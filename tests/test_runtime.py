@@ -82,3 +82,20 @@ def test_an_absent_accelerator_is_explained_in_two_lines_at_most(monkeypatch):
         runtime.pick_device()
     message = str(info.value)
     assert len(message.splitlines()) <= 2 and len(message) < 400 and "DGM_DEVICE" in message
+
+
+def test_setting_errors_show_as_a_few_lines_naming_the_variable(monkeypatch):
+    monkeypatch.setenv("DGM_DEVICE", "tpu-of-dreams")
+    with pytest.raises(runtime.ConfigError) as info:
+        runtime.setup()
+    (shown,) = info.value._render_traceback_()
+    assert "DGM_DEVICE='tpu-of-dreams' cannot be used" in shown and "Unset DGM_DEVICE" in shown
+
+
+def test_gpu_mode_on_a_cpu_warns_that_it_is_slow(monkeypatch):
+    for name in ("DGM_QUICK", "DGM_SMOKE", "DGM_DEVICE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("DGM_MODE", "gpu")
+    with pytest.warns(UserWarning, match="gpu mode on a CPU.*Unset DGM_MODE"):
+        rt = runtime.setup(verbose=False)
+    assert rt.mode == "gpu" and rt.device.type == "cpu"

@@ -141,6 +141,23 @@ def test_damaged_checkpoint_is_retrained_with_a_warning(cache):
     assert not list(path.parent.glob(".*.tmp")), "no temporary file is left behind"
 
 
+def test_another_models_file_under_the_right_name_is_not_trusted(cache):
+    """A checkpoint is trusted by its content: a model of the same architecture trained with
+    other settings, copied over the right name, is retrained, not loaded silently."""
+    run, calls = cache
+    run(nn.Linear(3, 1), lr=0.1)
+    run(nn.Linear(3, 1), lr=0.05)
+    folder = checkpoints.checkpoint_dirs()[0]
+    other, right = sorted(folder.glob("test-linear-*.pt"), key=lambda p: p.stat().st_mtime)
+    right.write_bytes(other.read_bytes())  # lr=0.1's weights under lr=0.05's name
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model = nn.Linear(3, 1)
+        run(model, lr=0.05)
+    assert len(calls) == 3 and "fingerprint" in str(caught[0].message)
+    assert torch.load(right, weights_only=True)["fingerprint"]["value:lr"] == "0.05"
+
+
 def test_a_save_removes_what_a_killed_save_left_behind(tmp_path):
     path = tmp_path / "m.pt"
     gone = subprocess.Popen([sys.executable, "-c", "pass"])
@@ -391,3 +408,57 @@ def test_changing_any_training_setting_of_a_notebook_family_trains_again(family,
         changed = {**settings, key: value * 2 if not isinstance(value, tuple) else (0.9, 0.99)}
         assert _checkpoint_of(source.format(**changed), monkeypatch) != first, \
             f"{family}: changing {key} would load the stale model"
+
+
+READ_ONLY_RUN = """
+import contextlib, io, json, os
+import nbformat, torch
+from helpers import checkpoints, evaluate, runtime, train
+from tools import student
+nbformat.validate(nbformat.v4.new_notebook())  # its lazy imports, while they can be read
+os.setgid(65534)  # from here on: a student's account, not root
+os.setuid(65534)
+rt = runtime.setup()
+model = torch.nn.Linear(3, 1)
+train.train_or_load(rt, "test", "linear", model, lambda: {"step": [20]})
+evaluate.record(rt, "test_notebook", {"nll": 1.0})
+with contextlib.redirect_stdout(io.StringIO()) as copies:
+    code = student.main(["notebooks", "student"])
+print(json.dumps({"helpers": evaluate.__file__, "copies": copies.getvalue(), "code": code}))
+"""
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="it drops root's privileges to be a normal user")
+def test_a_read_only_course_folder_writes_everything_to_the_users_own():
+    """The class set-up: a shared read-only clone; results, models and student copies go to the
+    student's ~/dgm-course, said once by the first cell."""
+    top = Path(tempfile.mkdtemp(prefix="dgm-class-"))  # root's: others may only read it
+    top.chmod(0o755)
+    try:
+        _read_only_run(top)
+    finally:
+        shutil.rmtree(top)
+
+
+def _read_only_run(top: Path):
+    clone, home = top / "course", top / "home"
+    root = Path(__file__).resolve().parent.parent
+    for part in ("helpers", "tools", "notebooks"):  # the working tree, as the class installed it
+        shutil.copytree(root / part, clone / part)
+    shutil.copy(root / "pyproject.toml", clone)
+    home.mkdir()
+    os.chown(home, 65534, 65534)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DGM_")}
+    done = subprocess.run([sys.executable, "-c", READ_ONLY_RUN], capture_output=True, text=True,
+                          cwd=clone, env={**env, "HOME": str(home), "PYTHONPATH": str(clone)})
+    assert done.returncode == 0, done.stderr[-2000:]
+    *printed, last = done.stdout.splitlines()
+    report = json.loads(last)
+    assert report["helpers"].startswith(str(clone)) and report["code"] == 0
+    own = home / "dgm-course"
+    assert any("read-only" in line and str(own) in line for line in printed)
+    assert list((own / "checkpoints").glob("test-linear-*.pt"))
+    assert list((own / "build" / "results").glob("test_notebook-*.json"))
+    assert len(list((own / "student").glob("*.ipynb"))) == 7 and "cannot be written" in \
+        report["copies"]
+    assert not (clone / "student").exists() and not (clone / "build").exists()

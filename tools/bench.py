@@ -24,7 +24,7 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 from torch import nn
 
-from helpers import data, datafiles, runtime
+from helpers import data, places, runtime
 from tools import bench_figures, peer
 
 ENV = {  # the kernels' environment per mode; DGM_RETRAIN=1: the times include the training
@@ -263,9 +263,9 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description="Run every notebook in one mode and report.")
     parser.add_argument("--mode", choices=sorted(ENV), required=True)
     parser.add_argument("--notebooks", nargs="*", type=Path,
-                        default=sorted((datafiles.REPO / "notebooks").glob("*.ipynb")))
-    parser.add_argument("--out", type=Path, default=datafiles.REPO / "build" / "bench")
-    parser.add_argument("--readme", type=Path, default=datafiles.REPO / "README.md")
+                        default=sorted((places.REPO / "notebooks").glob("*.ipynb")))
+    parser.add_argument("--out", type=Path, default=places.REPO / "build" / "bench")
+    parser.add_argument("--readme", type=Path, default=places.REPO / "README.md")
     parser.add_argument("--timeout", type=int, default=900,
                         help="seconds per cell")
     parser.add_argument("--no-peer", action="store_true", help="skip the peer baseline")

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import nbformat
 
+from helpers.places import home
 from helpers.stub import STUB
 
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
@@ -159,8 +160,13 @@ def main(argv=None) -> int:
     parser.add_argument("--force", action="store_true",
                         help="replace copies with student changes (backing them up first)")
     args = parser.parse_args(argv)
-    for name, what in write_student_copies(args.src, args.dst, args.force).items():
-        print(f"student: {args.dst / name}: {what}")
+    dst = args.dst
+    existing = next(p for p in [dst.absolute(), *dst.absolute().parents] if p.exists())
+    if not os.access(existing, os.W_OK):  # a class's read-only course folder
+        dst = home() / "student"
+        print(f"student: {args.dst} cannot be written here; your copies go to {dst}")
+    for name, what in write_student_copies(args.src, dst, args.force).items():
+        print(f"student: {dst / name}: {what}")
     return 0
 
 

@@ -10,6 +10,7 @@ from typing import NoReturn
 import torch
 
 from ..stub import STUB
+from . import timelimit
 
 # What a loss computed as log(sigmoid(l)) gets wrong, said by every check of a loss on logits.
 UNSTABLE = ("log(sigmoid(l)) is log(0) = -inf once sigmoid rounds to 0 or 1 (a confident logit, "
@@ -98,7 +99,12 @@ class Exercise:
         before = [(i, a.detach().clone()) for i, a in enumerate(args)
                   if isinstance(a, torch.Tensor)]
         try:
-            out = self.function(*args)
+            with timelimit.limit():
+                out = self.function(*args)
+        except timelimit.TooSlow:
+            self.fail(f"your function did not return within {timelimit.SECONDS:g} s on the check's "
+                      "small inputs", hint="look for a loop that never ends (a `while` whose "
+                      "condition never changes) or one over far more items than it needs")
         except ExerciseError:
             raise
         except NotImplementedError as err:
