@@ -165,4 +165,5 @@ def test_the_reference_banner_stays_in_notebooks_and_not_in_the_copy(name, tmp_p
     assert student.BANNER in nbformat.read(NOTEBOOKS / name, as_version=4).cells[0].source
     copy = nbformat.reads(student.student_notebook(NOTEBOOKS / name), as_version=4)
     assert "Reference notebook" not in copy.cells[0].source
+    assert "Open in" not in copy.cells[0].source  # those links open the reference notebook
     assert copy.cells[0].source.startswith("# ") and "Learning goals" in copy.cells[0].source

@@ -12,6 +12,7 @@ import argparse
 import hashlib
 import json
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -95,8 +96,9 @@ def student_notebook(path: Path) -> str:
     """The student version of one notebook, as the text of an .ipynb file, outputs stripped."""
     nb = nbformat.reads(strip(path.read_text()), as_version=4)
     for cell in nb.cells:
-        if cell.cell_type == "markdown":  # the reference notebook's banner is not for the copy
-            cell.source = cell.source.replace(f"{BANNER}\n\n", "")
+        if cell.cell_type == "markdown":  # the reference notebook's banner and its "Open in"
+            cell.source = re.sub(r"^\*\*Open in\*\* .*\n\n", "", cell.source.replace(  # links
+                f"{BANNER}\n\n", ""), flags=re.M)  # (to the reference) are not for the copy
         if cell.cell_type == "code":
             try:
                 cell.source = stub_source(cell.source)
