@@ -9,7 +9,7 @@ DATASETS ?= mnist
 MODE ?= cpu
 
 .PHONY: help setup lab test check test-devices test-gpu-smoke test-ui run site data student lint \
-  classifier clean bench badges
+  classifier clean bench badges grade-check hub-link
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -55,6 +55,12 @@ site:  ## the course as a static site in build/site/ (from make run's notebooks;
 
 bench:  ## run every notebook in MODE=quick|cpu|gpu, then the peer baseline; tables in build/bench/
 	$(COURSE) bench --mode $(MODE) $(if $(NOTEBOOKS),--notebooks $(NOTEBOOKS))
+
+grade-check:  ## nbgrader round trip in its own environment: release, compare, autograde 3 submissions
+	$(COURSE) grade-check
+
+hub-link:  ## an nbgitpuller link for a JupyterHub: make hub-link HUB=https://hub.example.edu
+	$(COURSE) hub-link --hub "$(HUB)" $(if $(NOTEBOOK),--notebook $(NOTEBOOK))
 
 badges:  ## rewrite every badge and install line from pyproject.toml's Repository address
 	$(COURSE) badges

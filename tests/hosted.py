@@ -3,6 +3,7 @@
     python tests/hosted.py newest       # every notebook, newest torch + torchvision, ipywidgets 7
     python tests/hosted.py oldest       # the oldest supported set, on a subset of the notebooks
     python tests/hosted.py binder       # binder/postBuild in a fresh clone, as repo2docker runs it
+    python tests/hosted.py class        # a class hub: shared pre-trained models, a student loads
 
 It builds a fresh virtual environment with only what such a host has (torch, torchvision,
 ipywidgets, a Jupyter kernel, nbval), copies the notebooks to a folder outside the repository (as
@@ -24,7 +25,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from tools.badges import repository  # noqa: E402
+from tools.course import repository  # noqa: E402
 
 HOST = ["torch", "torchvision", "numpy", "ipywidgets", "ipykernel"]  # must stay as they are
 ENDS = {  # what the host has; the kernel and nbval are the test's own
@@ -75,9 +76,58 @@ def binder(base: Path, mirror: Path) -> None:
           "setting and the required git filter")
 
 
+STUDENT = 65534  # nobody: a student's account, which cannot write the shared folder
+
+
+def class_flow(base: Path) -> None:
+    """The class hub of docs/teaching.md: the instructor runs every notebook (quick) into a shared
+    models folder; a student who cannot write it runs them again and every model that the
+    instructor's run saved loads from it, none is trained, nothing is written there. The Python
+    is the system's (readable by every account), with the pinned packages."""
+    venv, shared, home = base / "venv", base / "shared-models", base / "home"
+    base.mkdir(parents=True)
+    sh(ROOT / ".venv" / "bin" / "python", "-m", "uv", "venv", "-q", "--python", "/usr/bin/python3",
+       venv)
+    sh(ROOT / ".venv" / "bin" / "python", "-m", "uv", "pip", "install", "-q", "--python",
+       venv / "bin" / "python", "-r", ROOT / "requirements.txt", "-e", ROOT)
+    home.mkdir()
+    os.chown(home, STUDENT, STUDENT)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DGM_")}
+    env.update(DGM_QUICK="1", DGM_DATA=str(ROOT / "data"), OMP_NUM_THREADS="2")
+    names = sorted(p.name for p in (ROOT / "notebooks").glob("*.ipynb"))
+
+    def execute(who: str, extra: dict, drop: list) -> list[str]:
+        out = base / who
+        out.mkdir()
+        os.chown(out, STUDENT, STUDENT)
+        texts = []
+        for name in names:
+            sh(*drop, venv / "bin" / "python", "-m", "jupyter", "nbconvert", "--to", "notebook",
+               "--execute", "--ExecutePreprocessor.timeout=900", "--output-dir", out,
+               ROOT / "notebooks" / name, env={**env, **extra}, capture_output=True)
+            nb = json.loads((out / name).read_text())
+            texts += ["".join(o.get("text", "")) for c in nb["cells"] for o in c.get("outputs", [])]
+        return "".join(texts).splitlines()
+
+    execute("instructor", {"DGM_CHECKPOINTS": str(shared),
+                           "DGM_RESULTS": str(base / "instructor" / "results")}, [])
+    saved = sorted(p.name for p in shared.glob("*.pt"))
+    assert saved, "the instructor's run saved no model"
+    printed = execute("student", {"HOME": str(home), "DGM_CHECKPOINTS":
+                                  f"{home / 'dgm-models'}{os.pathsep}{shared}"},
+                      ["setpriv", f"--reuid={STUDENT}", f"--regid={STUDENT}", "--clear-groups"])
+    loaded = [line for line in printed if line.startswith("loaded ") and shared.name in line]
+    assert len(loaded) == len(saved), f"{len(loaded)} of {len(saved)} models loaded: {printed}"
+    assert not list((home / "dgm-models").glob("*.pt")), "the student trained a model again"
+    assert sorted(p.name for p in shared.glob("*.pt")) == saved
+    assert list((home / "dgm-course" / "build" / "results").glob("*.json")), "no results"
+    print(f"hosted: the student (uid {STUDENT}) loaded all {len(saved)} models from the shared "
+          "folder and trained none")
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("end", choices=sorted([*ENDS, "binder"]))
+    parser.add_argument("end", choices=sorted([*ENDS, "binder", "class"]))
     parser.add_argument("--mirror", type=Path, default=ROOT / "data",
                         help="where the notebooks' first cell copies MNIST from (DGM_MIRROR)")
     args = parser.parse_args(argv)
@@ -85,6 +135,9 @@ def main(argv=None) -> int:
     shutil.rmtree(base, ignore_errors=True)
     if args.end == "binder":
         binder(base, args.mirror)
+        return 0
+    if args.end == "class":
+        class_flow(base)
         return 0
     packages, subset = ENDS[args.end]
     work, home = base / "work", base / "home"

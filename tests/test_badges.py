@@ -40,8 +40,9 @@ def test_every_notebook_carries_the_generated_badges_and_install_line(path):
     assert "runtime.setup(" in setup
 
 
-def test_the_readme_badges_follow_the_setting():
+def test_the_readme_badges_and_the_citation_follow_the_setting():
     assert badges.readme_badges(URL) in (ROOT / "README.md").read_text()
+    assert f'repository-code: "{URL}"' in (ROOT / "CITATION.cff").read_text()
 
 
 def test_every_badge_opens_a_notebook_that_exists():
@@ -88,8 +89,10 @@ def test_binder_installs_the_pinned_set_with_the_cpu_only_torch():
     pinned, binder = _pins(ROOT / "requirements.txt"), _pins(ROOT / "binder" / "requirements.txt")
     assert binder["torch"] == pinned["torch"] + "+cpu"
     assert binder["torchvision"] == pinned["torchvision"] + "+cpu"
-    assert {k: v for k, v in binder.items() if not k.startswith("torch")} == \
-        {k: v for k, v in pinned.items() if not k.startswith("torch")}
+    hub_only = {"nbgitpuller"}  # a class hub's image opens the course's hub links
+    assert {k: v for k, v in binder.items() if not k.startswith("torch") and k not in hub_only} \
+        == {k: v for k, v in pinned.items() if not k.startswith("torch")}
+    assert hub_only <= set(binder)
     assert "python -m tools.course binder" in (ROOT / "binder" / "postBuild").read_text()
 
 
@@ -122,3 +125,18 @@ def test_every_make_target_has_a_python_entry_point():
     for target in targets:
         if target != "help":
             assert f"$(COURSE) {target}" in (ROOT / "Makefile").read_text()
+
+
+def test_the_hub_link_pulls_the_course_and_opens_the_notebook():
+    from urllib.parse import parse_qs, urlparse
+
+    link = urlparse(course.hub_link("https://hub.example.edu/", "01_distributions.ipynb"))
+    assert (link.scheme, link.netloc, link.path) == ("https", "hub.example.edu",
+                                                     "/hub/user-redirect/git-pull")
+    query = {k: v[0] for k, v in parse_qs(link.query).items()}
+    folder = URL.rsplit("/", 1)[-1]
+    assert query == {"repo": URL, "branch": "main",
+                     "urlpath": f"lab/tree/{folder}/notebooks/01_distributions.ipynb"}
+    assert (ROOT / "notebooks" / "01_distributions.ipynb").is_file()
+    with pytest.raises(SystemExit, match="not a hub's address"):
+        course.hub_link("hub.example.edu")

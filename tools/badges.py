@@ -1,6 +1,7 @@
 """The course's public address, written once (pyproject.toml, [project.urls] Repository), and every
 place generated from it: the "Open in Colab · Kaggle · Binder" line of each notebook's title cell,
-the install line of each notebook's set-up cell, and the badges of the README.
+the install line of each notebook's set-up cell, the badges of the README and the address in
+CITATION.cff.
 
 `python -m tools.course badges` rewrites them all; tests/test_badges.py fails on any copy that does
 not follow the setting, or on a badge whose notebook does not exist.
@@ -12,8 +13,9 @@ from pathlib import Path
 
 import nbformat
 
+from tools.course import BRANCH, repository
+
 ROOT = Path(__file__).resolve().parent.parent
-BRANCH = "main"
 PLACEHOLDER = "https://github.com/YOUR-ORG/dgm-course"
 README_START, README_END = "<!-- badges: python -m tools.course badges -->", "<!-- /badges -->"
 # The first lines of every set-up cell: nothing happens where the course is importable (its own
@@ -25,14 +27,6 @@ except ModuleNotFoundError:  # Colab, Kaggle, a bare Jupyter: install them; the 
     %pip install -q "dgm-course @ git+{url}"
 
 '''
-
-
-def repository() -> str:
-    """The address in pyproject.toml (read without tomllib, which Python 3.10 lacks)."""
-    found = re.search(r'^Repository\s*=\s*"([^"]+)"', (ROOT / "pyproject.toml").read_text(), re.M)
-    if not found:
-        raise SystemExit("pyproject.toml: [project.urls] has no Repository = \"https://...\" line")
-    return found.group(1).rstrip("/")
 
 
 def links(name: str, url: str) -> dict[str, str]:
@@ -104,6 +98,9 @@ def main() -> int:
     if not block.search(text):
         raise SystemExit(f"README.md has no {README_START} ... {README_END} block")
     readme.write_text(block.sub(lambda _: readme_badges(url), text))
+    citation = ROOT / "CITATION.cff"
+    citation.write_text(re.sub(r"^repository-code: .*$", f'repository-code: "{url}"',
+                               citation.read_text(), flags=re.M))
     print(f"badges: {len(notebook_paths())} notebooks and the README now point at {url}")
     if url == PLACEHOLDER:
         print("badges: that is the placeholder; set [project.urls] Repository in pyproject.toml "

@@ -10,9 +10,11 @@ import argparse
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
+import urllib.parse
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -45,6 +47,29 @@ def run(*cmd, env: dict | None = None, check: bool = True) -> int:
 def py(*args, **kwargs) -> int:
     """Run .venv's Python."""
     return run(VPY, *args, **kwargs)
+
+
+BRANCH = "main"  # the published branch that badges and hub links open
+
+
+def repository() -> str:
+    """The course's public address, written once in pyproject.toml ([project.urls] Repository),
+    read without tomllib, which Python 3.10 lacks."""
+    found = re.search(r'^Repository\s*=\s*"([^"]+)"', (ROOT / "pyproject.toml").read_text(), re.M)
+    if not found:
+        raise SystemExit("pyproject.toml: [project.urls] has no Repository = \"https://...\" line")
+    return found.group(1).rstrip("/")
+
+
+def hub_link(hub: str, notebook: str = "", branch: str = BRANCH) -> str:
+    """An nbgitpuller link: opening it on a JupyterHub clones (or updates) the course into the
+    student's home folder and opens it there, on `notebook` when given."""
+    if not re.match(r"https?://[^/\s]+", hub):
+        raise SystemExit(f"hub-link: {hub!r} is not a hub's address (https://hub.example.edu)")
+    folder = repository().rsplit("/", 1)[-1]
+    path = f"lab/tree/{folder}/notebooks/{notebook}".rstrip("/")
+    query = urllib.parse.urlencode({"repo": repository(), "branch": branch, "urlpath": path})
+    return f"{hub.rstrip('/')}/hub/user-redirect/git-pull?{query}"
 
 
 # --- set-up -------------------------------------------------------------------------------------
@@ -251,6 +276,23 @@ def test_ui() -> None:
     py("-m", "pytest", "-m", "ui", "tests/test_lab_ui.py", "tests/test_site.py")
 
 
+def grade_check() -> None:
+    """nbgrader's round trip (tools/grade.py), in an environment of its own: the pinned
+    requirements, nbgrader and the course package."""
+    setup()
+    venv = ROOT / "build" / "grade" / "venv"
+    python = venv / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+    stamp = venv / ".installed"
+    wanted = (ROOT / "requirements.txt").read_text() + (ROOT / "requirements-grade.txt").read_text()
+    if not (stamp.is_file() and stamp.read_text() == wanted):
+        py("-m", "uv", "venv", "-q", "--python", sys.executable, venv)
+        py("-m", "uv", "pip", "install", "-q", "--python", python, "-r", "requirements.txt",
+           "-r", "requirements-grade.txt", "-e", ".")
+        stamp.write_text(wanted)
+    data()
+    run(python, "-m", "tools.grade")
+
+
 def check() -> None:
     """Everything CI runs but the gpu-mode smoke run."""
     test()
@@ -321,6 +363,10 @@ def main(argv=None) -> int:
     add("badges", "rewrite every badge and install line from pyproject.toml's Repository")
     add("binder", "what binder/postBuild does, in this Python (no .venv)").add_argument(
         "--mirror", help="copy MNIST from this local mirror")
+    p = add("hub-link", "an nbgitpuller link that opens the course on a JupyterHub")
+    p.add_argument("--hub", required=True, help="the hub's address, e.g. https://hub.example.edu")
+    p.add_argument("--notebook", default="", help="open this notebook, e.g. 01_distributions.ipynb")
+    add("grade-check", "nbgrader round trip: release, compare with the student copies, autograde")
     add("clean", "remove build outputs and caches (keeps data/, student/ and .venv)")
     args = parser.parse_args(argv)
     target = args.target
@@ -328,6 +374,8 @@ def main(argv=None) -> int:
         setup(args.cpu)
     elif target == "data":
         data(args.names, args.mirror)
+    elif target == "hub-link":
+        print(hub_link(args.hub, args.notebook))
     elif target == "binder":
         binder(args.mirror)
     elif target == "student":

@@ -39,7 +39,7 @@ def stub_line(indent: str) -> str:
 def stub_source(source: str) -> str:
     """A code cell's source with each solution block replaced by a NotImplementedError stub."""
     out, inside = [], False
-    for number, line in enumerate(source.splitlines(), 1):
+    for number, line in enumerate(source.split("\n"), 1):  # as nbgrader reads it
         stripped = line.strip()
         if stripped == BEGIN:
             if inside:
@@ -92,19 +92,39 @@ def strip(text: str) -> str:
     return nbformat.writes(strip_node(nbformat.reads(text, as_version=4))) + "\n"
 
 
-def student_notebook(path: Path) -> str:
-    """The student version of one notebook, as the text of an .ipynb file, outputs stripped."""
+def student_notebook(path: Path, nbgrader: bool = False) -> str:
+    """The student version of one notebook, as the text of an .ipynb file, outputs stripped. With
+    `nbgrader`: the same notebook with its solutions kept and nbgrader's metadata on the cells
+    (the source from which `nbgrader generate_assignment` makes this student version)."""
     nb = nbformat.reads(strip(path.read_text()), as_version=4)
     for cell in nb.cells:
         if cell.cell_type == "markdown":  # the reference notebook's banner and its "Open in"
             cell.source = re.sub(r"^\*\*Open in\*\* .*\n\n", "", cell.source.replace(  # links
                 f"{BANNER}\n\n", ""), flags=re.M)  # (to the reference) are not for the copy
-        if cell.cell_type == "code":
+        if cell.cell_type == "code" and not nbgrader:
             try:
                 cell.source = stub_source(cell.source)
             except ValueError as err:
                 raise ValueError(f"{path.name}: {err}") from None
+    if nbgrader:
+        grading_metadata(nb)
     return nbformat.writes(nb) + "\n"
+
+
+def grading_metadata(nb: nbformat.NotebookNode) -> None:
+    """nbgrader's cell metadata (in place): each solution cell is an answer cell, the check cell
+    after it an autograded test worth one point, and the set-up cell is locked (nbgrader restores
+    locked cells from the source when it grades)."""
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    mark = lambda cell, grade_id, **kind: cell.metadata.update(nbgrader={
+        "grade_id": grade_id, "schema_version": 3, "task": False, "grade": False,
+        "solution": False, "locked": False, **kind})
+    mark(code[0], "setup", locked=True)
+    for i, cell in enumerate(code):
+        if BEGIN in cell.source:
+            name = re.search(r"checks\.check_(\w+)", code[i + 1].source).group(1)
+            mark(cell, name, solution=True)
+            mark(code[i + 1], f"check_{name}", grade=True, locked=True, points=1)
 
 
 def _digest(text: str) -> str:
