@@ -2,8 +2,8 @@
 macOS and any machine without make run the course the same way (the Makefile only calls this).
 
 It needs nothing but the standard library and the Python it runs on (3.10 or later): `setup` builds
-.venv with that Python, and every later step runs in .venv. `python -m tools.course help` lists the
-targets; `lab` and `test` are the README's two commands.
+.venv with that Python, and every later step runs in .venv. `python -m tools.course --help` lists
+the targets; `lab` and `test` are the README's two commands.
 """
 
 import argparse
