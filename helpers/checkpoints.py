@@ -3,7 +3,6 @@
 `train.train_or_load` decides what to load or train; this module only reads and writes.
 """
 
-import os
 import shutil
 import warnings
 from pathlib import Path
@@ -11,7 +10,7 @@ from pathlib import Path
 import torch
 from torch.utils._pytree import tree_map
 
-from . import data, datafiles, places
+from . import config, datafiles, places
 
 
 def checkpoint_dirs() -> list[Path]:
@@ -20,10 +19,10 @@ def checkpoint_dirs() -> list[Path]:
     user's ~/dgm-course/checkpoints when the clone is read-only). New models go
     to the first folder that can be written, so a class lists a personal folder first and a
     shared read-only one after it (the README's "Teaching a class")."""
-    folders = [p for p in os.environ.get("DGM_CHECKPOINTS", "").split(os.pathsep) if p.strip()]
+    folders = config.current().checkpoints
     if folders:
-        return [data.from_repo(p) for p in folders]
-    default = data.data_root() / "checkpoints"
+        return [places.from_repo(p) for p in folders]
+    default = places.data_root() / "checkpoints"
     if places.CHECKOUT and places.home() != places.REPO:  # a read-only clone: its models
         return [places.home() / "checkpoints", default]  # load, new ones go to the user's
     return [default]
@@ -70,35 +69,7 @@ def _reason(err: Exception, folder: Path) -> str:
 
 
 def _write(path: Path, obj: dict) -> None:
-    """torch.save a CPU copy of `obj` to a temporary file, then rename: a crash never leaves half
-    a checkpoint, and the file loads on any device."""
+    """torch.save a CPU copy of `obj`, atomically: a crash never leaves half a checkpoint, and the
+    file loads on any device."""
     on_cpu = lambda v: v.detach().cpu() if isinstance(v, torch.Tensor) else v
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        _remove_abandoned(path)
-        torch.save(tree_map(on_cpu, obj), tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if tmp.is_file():
-            tmp.unlink()
-        raise
-
-
-def _remove_abandoned(path: Path) -> None:
-    """Delete the temporary files of earlier saves of `path` whose process is gone (killed while
-    saving); a save in progress in another live process is left alone."""
-    for tmp in path.parent.glob(f".{path.name}.*.tmp"):
-        pid = tmp.name[len(path.name) + 2:-len(".tmp")]
-        if pid.isdigit() and not _running(int(pid)):
-            tmp.unlink(missing_ok=True)
-
-
-def _running(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)  # signal 0: only asks whether the process exists
-    except ProcessLookupError:
-        return False
-    except OSError:  # it exists but belongs to someone else
-        return True
-    return True
+    places.write_atomic(path, lambda tmp: torch.save(tree_map(on_cpu, obj), tmp))

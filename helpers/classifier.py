@@ -4,7 +4,7 @@ It is shipped with the course (reference_classifier.pt beside this file, under 1
 weights hash and test accuracy in reference_classifier.json), so that every machine measures with
 the same one: training it again on another CPU, thread count or torch gives other weights. It is
 loaded weights-only and verified by its hash; a missing or damaged file stops with one message
-(it is never trained inside a metric). `python -m tools.classifier` checks it, and `--retrain`
+(it is never trained inside a metric). `python -m tools.instrument` checks it, and `--retrain`
 (for a maintainer who changes it) trains it on the CPU and writes both files. Every metric runs it
 on the CPU, whatever device the samples come from; helpers.evaluate stores its hash with every
 result.
@@ -58,21 +58,6 @@ def weights_hash(model: nn.Module) -> str:
     return digest.hexdigest()[:12]
 
 
-_INSTRUMENT: dict = {}  # the classifier's weights hash and test accuracy, once it is loaded
-
-
-def measured_by() -> dict:
-    """The instrument's identity if a metric has used it in this process, else {}."""
-    return dict(_INSTRUMENT)
-
-
-def instrument() -> dict:
-    """Which reference classifier measured: its weights hash and test accuracy (`record` stores
-    them with every result, so figures from different machines can be compared)."""
-    on_cpu()
-    return dict(_INSTRUMENT)
-
-
 @lru_cache(maxsize=1)
 def on_cpu() -> Classifier:
     """The shipped reference classifier on the CPU, verified by its weights hash."""
@@ -89,7 +74,6 @@ def on_cpu() -> Classifier:
     if found != identity["classifier"]:
         raise ClassifierError(_restore(f"has weights {found}, not the course's "
                                        f"{identity['classifier']}"))
-    _INSTRUMENT.update(identity)
     print(f"reference classifier {found} (test accuracy {identity['classifier_test_accuracy']:.2%}"
           "): the instrument of FID and the inception score")
     return model.eval().requires_grad_(False)

@@ -1,15 +1,15 @@
 """Datasets as tensors on the device (MNIST, Fashion-MNIST, CIFAR-10), binarisation and batching.
 
 The whole split is one tensor on the device and a batch is a random index into it: no DataLoader,
-no workers. The dataset root is $DGM_DATA, else `<repo>/data`; helpers.datafiles verifies the
-files (and `make data` fetches or repairs them).
+no workers. The dataset root is the data setting (DGM_DATA), else `<repo>/data`;
+helpers.datafiles verifies the files (and `make data` fetches or repairs them).
 """
 
 from functools import lru_cache
 
 import torch
 
-from . import runtime
+from . import config
 from .datafiles import DATASETS, DataError, fetch, how_to_get, problems, read
 from .places import CHECKOUT, data_root, from_repo
 
@@ -49,7 +49,7 @@ def load(name: str = "mnist", split: str = "train", device=None, n: int | None =
 def optional_cifar10(split: str = "train", device=None) -> torch.Tensor | None:
     """The notebooks' CIFAR-10 option: the images when DGM_CIFAR10=1 (a clear DataError when the
     data is absent or damaged), otherwise None, saying how to turn the option on."""
-    if runtime.flag("DGM_CIFAR10"):
+    if config.current().cifar10:
         return load("cifar10", split, device=device)[0]  # (N, 3, 32, 32)
     print("CIFAR-10 part skipped: set DGM_CIFAR10=1 (and run `make data DATASETS=cifar10`).")
     return None

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import torch
 
+from . import config, places
 from .errors import CourseError
 from .places import CHECKOUT, data_root, from_repo
 
@@ -57,7 +58,7 @@ def _expected_md5(relative: str, published: str | None) -> str | None:
     """The md5 a file must have: the published one, unless $DGM_CHECKSUMS (a JSON file of
     {path under the data folder: md5}) names another: a course's own copy, or the test suite's
     small CIFAR-10 files in the real format."""
-    table = os.environ.get("DGM_CHECKSUMS")
+    table = config.current().checksums
     return json.loads(from_repo(table).read_text()).get(relative, published) if table \
         else published
 
@@ -135,16 +136,9 @@ def _copy_from(mirror: Path, name: str, bad: dict[str, str]) -> None:
 
 
 def _write_whole(content: bytes, path: Path) -> None:
-    if path.is_dir():
-        raise DataError(f"{path} is a folder where the data file should be: remove that folder, "
-                        "then fetch the data again.")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    part = path.with_name(f".{path.name}.part")
-    try:
-        part.write_bytes(content)
-        os.replace(part, path)  # no half-copied file is ever left under the real name
+    try:  # no half-copied file is ever left under the real name
+        places.write_atomic(path, lambda tmp: tmp.write_bytes(content))
     except OSError as err:
-        part.unlink(missing_ok=True)
         raise DataError(f"{path} could not be written ({os_reason(err)}).") from None
 
 
@@ -162,7 +156,7 @@ def fetch(name: str, mirror: str | Path | None = None) -> None:
     replaced, from `mirror` (default $DGM_MIRROR: an offline hub's copy) when there is one, else
     by downloading through torchvision."""
     cls, folder, _, _ = DATASETS[name]
-    mirror = mirror or os.environ.get("DGM_MIRROR")
+    mirror = mirror or config.current().mirror
     bad = problems(name)
     stuck = [problem for problem in bad.values() if "folder where" in problem or "be read" in
              problem]

@@ -1,34 +1,28 @@
 """The evaluation kit: FID on the reference classifier's features (helpers.classifier) with its
-real-data floor, the inception score, label statistics, NLL units, and `record`, which stores a
-notebook's final figures, with the instrument that measured them, for the benchmark. Every metric
-runs on the CPU, whatever device the samples come from. 05_gan explains FID and the inception
-score.
+real-data floor, the inception score, label statistics, NLL units, and `report`, which prints a
+notebook's final figures against its targets and returns them as the notebook's `results`. Every
+metric runs on the CPU, whatever device the samples come from. 05_gan explains FID and the
+inception score.
 """
 
-import json
 import math
-import os
-import time
 from functools import lru_cache
-from pathlib import Path
 from typing import NamedTuple
 
 import torch
 
-from . import data, runtime
+from . import data
 from .classifier import (
     CPU,
     Classifier,
-    instrument,
-    measured_by,
     on_cpu,
     predict,
     reference_classifier,
 )
 
 __all__ = ["Floor", "bits_per_dim", "family", "features", "fid", "fid_floor", "frechet_distance",
-           "inception_score", "instrument", "label_stats", "predict", "record",
-           "reference_classifier", "results_dir"]
+           "inception_score", "label_stats", "predict", "reference_classifier",
+           "report"]
 
 
 def _check_images(images: torch.Tensor) -> tuple[torch.Tensor, Classifier]:
@@ -140,41 +134,30 @@ def family(name: str, samples: torch.Tensor, seconds: float, nll_nats: float | N
             "grid": (images[spread].float().clamp(0, 1) * 255).round().to(CPU, torch.uint8)}
 
 
-def results_dir() -> Path:
-    """Where `record` writes: $DGM_RESULTS (the benchmark and the test suite set it), else
-    <repo>/build/results."""
-    return data.from_repo(os.environ.get("DGM_RESULTS") or "build/results")
+def report(rt, metrics: dict, targets: dict | None = None, families: list[dict] = ()) -> dict:
+    """Print this run's figures, each against its target for the current mode, and the models'
+    FID, floor, inception score and sampling time; return them as a dict (the notebook keeps it
+    as `results`, its figures in one place).
 
-
-def record(rt: runtime.Runtime, notebook: str, metrics: dict, targets: dict | None = None,
-           families: list[dict] = ()) -> None:
-    """Store the notebook's final figures in <results_dir()>/<notebook>-<mode>.json with the
-    instrument that measured them and the throughput of what it trained (`rt.training`), and print
-    them (returning nothing, so that the cell shows the table once).
-
-    `targets` maps a metric to a (op, value) pair, e.g. {"nll_nats": ("<=", 100)}. `families`:
-    entries made by `family`, whose sample grids go to <notebook>-<mode>-samples.pt.
+    `targets` maps a metric to (op, value), e.g. {"nll_nats": ("<=", 100)}: the notebook is the one
+    place its targets are stated. `families`: entries made by `family`.
     """
     ops = {"<=": lambda a, b: a <= b, ">=": lambda a, b: a >= b}
-    targets = targets or {}
-    result = {
-        "notebook": notebook, "mode": rt.label, "device": str(rt.device),
-        "device_name": runtime.device_name(rt.device), "precision": rt.precision,
-        "threads": torch.get_num_threads(), "date": time.strftime("%Y-%m-%d %H:%M"),
-        "wall_time_s": round(rt.elapsed(), 1), **measured_by(), "training": rt.training,
-        "metrics": {k: float(v) for k, v in metrics.items()},
-        "targets": {k: {"op": op, "value": v, "met": bool(ops[op](float(metrics[k]), v))}
-                    for k, (op, v) in targets.items()},
-        "families": [{k: v for k, v in f.items() if k != "grid"} for f in families],
-    }
-    out = results_dir() / f"{notebook}-{rt.label}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2))
-    if families:
-        torch.save({f["name"]: f["grid"] for f in families},
-                   out.with_name(f"{notebook}-{rt.label}-samples.pt"))
-    print(f"{notebook} · mode {rt.label} · {result['wall_time_s']} s so far")
-    for k, v in result["metrics"].items():
-        t = result["targets"].get(k)
+    metrics = {k: float(v) for k, v in metrics.items()}
+    unknown = set(targets or {}) - set(metrics)
+    if unknown:
+        raise ValueError(f"targets for figures that are not reported: {sorted(unknown)}")
+    checked = {k: {"op": op, "value": v, "met": bool(ops[op](metrics[k], v))}
+               for k, (op, v) in (targets or {}).items()}
+    print(f"mode {rt.mode} · {rt.elapsed():.0f} s so far")
+    for k, v in metrics.items():
+        t = checked.get(k)
         goal = f"  (target {t['op']} {t['value']}: {'met' if t['met'] else 'NOT met'})" if t else ""
         print(f"  {k:<28} {v:10.4g}{goal}")
+    if families:
+        print(f"  {'model':<24}{'FID':>8}{'floor':>8}{'IS':>7}{'ms/image':>10}{'NLL':>8}")
+    for f in families:
+        nll = f"{f['nll_nats']:8.2f}" if f["nll_nats"] is not None else f"{'-':>8}"
+        print(f"  {f['name']:<24}{f['fid']:8.2f}{f['floor']:8.2f}{f['inception_score']:7.2f}"
+              f"{f['ms_per_image']:10.2f}{nll}")
+    return {"mode": rt.mode, "metrics": metrics, "targets": checked, "families": list(families)}

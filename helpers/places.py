@@ -1,10 +1,14 @@
 """Where the course keeps its files: in the clone it runs from, or, for the course installed as a
 package (Colab, Kaggle, a hub) or a clone that cannot be written (a class's shared read-only
-folder), in the user's own ~/dgm-course. Settings: DGM_DATA (the data folder)."""
+folder), in the user's own ~/dgm-course. The data folder is a setting (helpers.config: DGM_DATA)."""
 
+import hashlib
+import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 
+from . import config
 from .errors import ConfigError
 
 REPO = Path(__file__).resolve().parent.parent
@@ -28,10 +32,12 @@ def from_repo(path) -> Path:
 
 
 def data_root() -> Path:
-    """$DGM_DATA, else the clone's data/ (read-only or not), else <home()>/data."""
-    root = from_repo(os.environ.get("DGM_DATA") or (REPO / "data" if CHECKOUT else "data"))
+    """The data setting (DGM_DATA), else the clone's data/ (read-only or not), else
+    <home()>/data."""
+    setting = config.current().data
+    root = from_repo(setting or (REPO / "data" if CHECKOUT else "data"))
     if root.exists() and not root.is_dir():
-        raise ConfigError(f"DGM_DATA={os.environ.get('DGM_DATA')!r} is a file, not a folder: set "
+        raise ConfigError(f"DGM_DATA={setting!r} is a file, not a folder: set "
                           "DGM_DATA to the folder that holds MNIST/ (or unset it).")
     return root
 
@@ -44,3 +50,38 @@ def where() -> str:
     if CHECKOUT:
         return f"course: the repository at {REPO} · data in {data_root()}"
     return f"course: the installed package (a hosted Jupyter or a hub) · data in {data_root()}"
+
+
+def digest(value) -> str:
+    """The content hash of the course (hex sha256): of a string's text, or of any other value
+    as sorted JSON (values JSON cannot hold by their str)."""
+    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def write_atomic(path: Path, write: Callable[[Path], None]) -> None:
+    """`write(tmp)` to a temporary file beside `path`, then rename it to `path`: a crash or a full
+    disk never leaves half a file under the real name. Temporary files of earlier writes whose
+    process is gone are removed first; one of a write in progress elsewhere is left alone."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for old in path.parent.glob(f".{path.name}.*.tmp"):
+        pid = old.name[len(path.name) + 2:-len(".tmp")]
+        if pid.isdigit() and not _running(int(pid)):
+            old.unlink(missing_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return False
+    except OSError:  # it exists but belongs to someone else
+        return True
+    return True

@@ -7,8 +7,6 @@ Every figure is at most MAX_WIDTH inches wide, so that with the course style (co
 import matplotlib.pyplot as plt
 import torch
 
-from .train import CLOCKS
-
 MAX_WIDTH = 10.0  # inches: 900 pixels at the course style's 90 dpi
 
 
@@ -72,7 +70,7 @@ def plot_curves(curves: dict[str, tuple], xlabel: str = "step", ylabel: str = "l
 
 def plot_history(history: dict[str, list[float]], keys=None, title: str | None = None):
     """Training curves from `train.fit`'s history: one panel per logged term."""
-    keys = keys or [k for k in history if k not in CLOCKS]
+    keys = keys or [k for k in history if k != "step"]
     fig, axes = plt.subplots(1, len(keys), figsize=fit(4.5 * len(keys), 3.2),
                              squeeze=False)
     for ax, key in zip(axes[0], keys, strict=True):

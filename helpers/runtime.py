@@ -7,7 +7,6 @@ device the test suite runs on.
 """
 
 import contextlib
-import os
 import random
 import time
 import warnings
@@ -18,34 +17,20 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import torch
 
-from . import datafiles, places
+from . import config, datafiles, places
 from .errors import ConfigError
 
-MODES = ("quick", "cpu", "gpu")
-_TRUE, _FALSE = ("1", "true", "yes", "on"), ("", "0", "false", "no", "off")
 
-
-def flag(name: str) -> bool:
-    """An on/off environment variable: 1/true/yes/on or 0/false/no/off (or unset); else an error."""
-    value = os.environ.get(name, "").strip().lower()
-    if value in _TRUE:
-        return True
-    if value in _FALSE:
-        return False
-    raise ConfigError(f"{name}={os.environ[name]!r} is neither on (1, true, yes, on) nor off "
-                      f"(0, false, no, off, or unset). Set it to 1 or 0.")
-
-
-def pick_device() -> torch.device:
-    """CUDA, then Apple MPS, then CPU; the environment variable DGM_DEVICE overrides."""
-    wanted = os.environ.get("DGM_DEVICE", "").strip()
-    if wanted:
+def pick_device(device: str = "") -> torch.device:
+    """`device` ('cpu', 'cuda', 'mps', ...: DGM_DEVICE) if given and usable; else CUDA, then
+    Apple MPS, then the CPU."""
+    if device:
         try:
-            dev = torch.device(wanted)
+            dev = torch.device(device)
             torch.empty(1, device=dev)  # fails here if that device is not usable
         except (RuntimeError, AssertionError) as err:
             reason = (str(err).strip().splitlines() or [type(err).__name__])[0][:160]
-            raise ConfigError(f"DGM_DEVICE={wanted!r} cannot be used on this machine ({reason}). "
+            raise ConfigError(f"DGM_DEVICE={device!r} cannot be used on this machine ({reason}). "
                               "Unset DGM_DEVICE or set it to 'cpu', 'cuda' or 'mps'.") from None
         return dev
     if torch.cuda.is_available():
@@ -55,20 +40,9 @@ def pick_device() -> torch.device:
     return torch.device("cpu")
 
 
-def run_mode(device: torch.device | None = None) -> str:
-    """'quick' when DGM_QUICK is on (smoke sizes, the test suite); 'gpu' for a smoke run
-    (DGM_SMOKE); else DGM_MODE (quick, cpu or gpu) when set; else 'gpu' or 'cpu' by device."""
-    if flag("DGM_QUICK"):
-        return "quick"
-    if flag("DGM_SMOKE"):
-        return "gpu"
-    forced = os.environ.get("DGM_MODE", "").strip().lower()
-    if forced:
-        if forced not in MODES:
-            raise ConfigError(f"DGM_MODE={forced!r} is not a mode: choose quick, cpu or gpu.")
-        return forced
-    device = device or pick_device()
-    return "cpu" if device.type == "cpu" else "gpu"
+def run_mode(settings: config.Config, device: torch.device) -> str:
+    """The mode the settings ask for (DGM_QUICK, DGM_MODE), else 'gpu' or 'cpu' by device."""
+    return settings.mode or ("cpu" if device.type == "cpu" else "gpu")
 
 
 def device_name(device: torch.device) -> str:
@@ -112,24 +86,13 @@ def set_seed(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-class Count(int):
-    """A smoke run's count: the quick value, which remembers the full one (`full`) so that a run on
-    the emulated device can scale what it measured up to the full run."""
-
-    def __new__(cls, value: int, full: int):
-        count = super().__new__(cls, value)
-        count.full = full
-        return count
-
-
 @dataclass(frozen=True)
 class Runtime:
     device: torch.device
     mode: str
     seed: int
-    smoke: bool = False  # DGM_SMOKE=1: the gpu mode's sizes with the quick mode's counts
+    settings: config.Config = field(default_factory=config.Config)  # helpers.config
     started: float = field(default_factory=time.perf_counter, compare=False)
-    training: dict = field(default_factory=dict, compare=False)  # throughput of what was trained
 
     def pick(self, *, quick, cpu, gpu):
         """A size for the current mode (widths, batch sizes, learning rates), e.g.
@@ -138,16 +101,9 @@ class Runtime:
 
     def count(self, *, quick, cpu, gpu):
         """How much work for the current mode (steps, samples, repeats), e.g.
-        `steps = rt.count(quick=50, cpu=3000, gpu=20000)`. Like `pick`, except in a smoke run,
-        which keeps the gpu sizes but does the quick amount of work."""
-        if not self.smoke:
-            return self.pick(quick=quick, cpu=cpu, gpu=gpu)
-        return Count(quick, gpu) if isinstance(quick, int) else quick
-
-    @property
-    def label(self) -> str:
-        """The mode, or 'gpu-smoke': what names checkpoints and recorded results."""
-        return f"{self.mode}-smoke" if self.smoke else self.mode
+        `steps = rt.count(quick=50, cpu=3000, gpu=20000)`: `pick` for amounts rather than sizes,
+        so that a reader (and a run that only tests the code) can tell the two apart."""
+        return self.pick(quick=quick, cpu=cpu, gpu=gpu)
 
     def autocast(self):
         """bf16 autocast where the device does bf16 natively, else a no-op (float32)."""
@@ -176,22 +132,25 @@ class Runtime:
 
 
 def setup(seed: int = 0, verbose: bool = True) -> Runtime:
-    """Choose the device and mode, seed everything, start the notebook's clock and say what was
-    chosen, and how the course was found (a clone, or a package installed on a host, which then
-    fetches MNIST here if it lacks it). The notebook passes the Runtime it returns (`rt`) to the
-    helpers that need it."""
-    device = pick_device()
-    rt = Runtime(device=device, mode=run_mode(device), seed=seed,
-                 smoke=flag("DGM_SMOKE") and not flag("DGM_QUICK"))
+    """Read the settings (helpers.config), choose the device and mode, seed everything, start the
+    notebook's clock and say what was chosen, which settings differ from the defaults, and how the
+    course was found (a clone, or a package installed on a host, which then fetches MNIST here if
+    it lacks it). The notebook passes the Runtime it returns (`rt`) to the helpers that need it."""
+    settings = config.use(config.read())
+    device = pick_device(settings.device)
+    rt = Runtime(device=device, mode=run_mode(settings, device), seed=seed,
+                 settings=settings)
     set_seed(seed)
     plt.style.use(Path(__file__).with_name("course.mplstyle"))  # figures that fit the column
     if verbose:
         threads = torch.get_num_threads()
-        print(f"device {device} ({device_name(device)}) · {rt.precision} · mode {rt.label} · "
+        print(f"device {device} ({device_name(device)}) · {rt.precision} · mode {rt.mode} · "
               f"seed {seed} · torch {torch.__version__} · {threads} CPU "
               f"thread{'s' * (threads > 1)}")
+        if settings.changed():
+            print(f"settings: {settings.changed()}")
         print(places.where())
-    if rt.mode == "gpu" and device.type == "cpu" and not rt.smoke:
+    if rt.mode == "gpu" and device.type == "cpu":
         warnings.warn("gpu mode on a CPU: the full gpu sizes take many times the cpu mode's "
                       "5 minutes per notebook here. Unset DGM_MODE for cpu mode.", stacklevel=2)
     if not places.CHECKOUT and datafiles.problems("mnist"):

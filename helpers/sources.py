@@ -1,22 +1,26 @@
-"""Everything a training run depends on, as a fingerprint for the checkpoint cache.
+"""The checkpoint cache's key, in one sentence: the code of every function and class, of the
+notebook or of helpers/, that the training function and the model reach, and every value they
+reach.
 
-Starting from the training function and the model, it follows every function and class defined
-in the notebook (the training function's module) that their code names, closes over or is built
-from: the loss, the training step, the student's exercise answers, the model's class. On the way
-it notes every value they use: numbers and strings (learning rate, batch size, steps, T), the
-settings of optimizers and schedulers, and for each tensor (the training data, embeddings made by
-another model) its shape, dtype and a summary of its values. A change in any of them (not in
-comments or spacing) changes the fingerprint, so the model trains again: nothing is listed by
-hand, so nothing can be forgotten.
+In detail: starting from the training function and the model's modules, it follows what their
+code names as a global, closes over, takes as a default or is defined inside (a nested function:
+the function around it), and, for a helpers module named in the code (`train.fit`), the attributes
+it uses. Code counts by its syntax tree (comments and spacing do not); values by kind: numbers,
+strings, and tuples, lists and dicts of them exactly; tensors by shape, dtype and a summary of
+their values; optimizers and schedulers by their settings; other models (CLIP for 07's prior) by
+their weights; the model's own buffers (MADE's orders and masks). Not covered: code of other
+libraries (torch), files the code reads, and values reached only through an object's attributes
+(`self.something` set outside the code).
 """
 
 import ast
-import hashlib
 import inspect
 import textwrap
 import types
 
 import torch
+
+from . import places
 
 
 def _source(obj) -> str:
@@ -41,13 +45,24 @@ def _names(code: types.CodeType) -> set[str]:
     return names
 
 
-def _reached(obj) -> list[tuple[str, object]]:
+def _ours(obj, home: str) -> bool:
+    """A function or class of the notebook (module `home`) or of helpers/: not of a library."""
+    return (inspect.isfunction(obj) or inspect.isclass(obj)) and (
+        obj.__module__ == home or obj.__module__.startswith("helpers."))
+
+
+def _reached(obj, home: str) -> list[tuple[str, object]]:
     """(name, value) of what a function refers to: its globals, closure variables, defaults and,
-    for a nested function, the function it is defined in; for a class, its methods."""
+    for a nested function, the function it is defined in; the attributes it uses of a helpers
+    module; for a class, its methods."""
     if inspect.isclass(obj):
         return [(k, v) for k, v in vars(obj).items() if inspect.isfunction(v)]
     code = obj.__code__
-    found = [(n, obj.__globals__[n]) for n in _names(code) if n in obj.__globals__]
+    names = _names(code)
+    found = [(n, obj.__globals__[n]) for n in names if n in obj.__globals__]
+    found += [(f"{module.__name__}.{n}", getattr(module, n)) for _, module in list(found)
+              if inspect.ismodule(module) and module.__name__.startswith("helpers")
+              for n in names if _ours(getattr(module, n, None), home)]
     found += [(n, cell.cell_contents) for n, cell in zip(code.co_freevars, obj.__closure__ or (),
                                                           strict=True) if _filled(cell)]
     if "<locals>" in obj.__qualname__:  # a nested function: the one it is defined in, whose
@@ -70,10 +85,18 @@ PLAIN = (int, float, complex, str, bool, type(None))
 
 
 def _plain(value) -> bool:
-    """A number, a string, or a tuple of them. Not a list: a list a cell appends to would give
-    another key each time the cell runs."""
-    return isinstance(value, PLAIN) or isinstance(value, tuple) and len(value) <= 64 \
-        and all(_plain(v) for v in value)
+    """A number, a string, or a tuple, list or dict of them (nested)."""
+    if isinstance(value, (tuple, list)):
+        return all(_plain(v) for v in value)
+    if isinstance(value, dict):
+        return all(_plain(k) and _plain(v) for k, v in value.items())
+    return isinstance(value, PLAIN)
+
+
+def _value(value) -> str:
+    """A plain value as the key holds it: its repr, or the digest of a long one."""
+    text = repr(value)
+    return text if len(text) <= 200 else f"digest {places.digest(text)[:16]}"
 
 
 def _summary(t: torch.Tensor) -> str:
@@ -84,7 +107,7 @@ def _summary(t: torch.Tensor) -> str:
     flat = t.detach().flatten()
     sample = flat[::max(1, flat.numel() // 100_000)].cpu()
     if not sample.is_floating_point():
-        values = hashlib.sha1(sample.numpy().tobytes()).hexdigest()[:12]
+        values = places.digest(sample.numpy().tobytes().hex())[:12]
     elif sample.numel() > 1:
         sample = sample.double()  # on the CPU: MPS has no float64
         ramp = torch.linspace(-1, 1, len(sample), dtype=sample.dtype)
@@ -103,12 +126,13 @@ def _setting(obj) -> str | None:
         state = obj.state_dict()
     else:
         return None
-    return f"{type(obj).__name__} {sorted((k, v) for k, v in state.items() if _plain(v))}"
+    return f"{type(obj).__name__} {sorted((k, repr(v)) for k, v in state.items() if _plain(v))}"
 
 
 def fingerprint(train, model: torch.nn.Module | None = None) -> dict[str, str]:
     """What `train` and `model` depend on, as {kind:name: digest or value}: code:Name for the
-    notebook's functions and classes, value:name for numbers, strings, optimizers and schedulers,
+    notebook's functions and classes (code:helpers.module.Name for the course's), value:name for
+    numbers, strings, their tuples, lists and dicts, optimizers and schedulers,
     data:name for tensors, weights:name for other models, buffers:model for the model's own
     (MADE's orders and masks)."""
     home = getattr(train, "__module__", None)
@@ -125,7 +149,7 @@ def fingerprint(train, model: torch.nn.Module | None = None) -> dict[str, str]:
         if isinstance(obj, torch.Tensor):
             found[f"data:{name}"] = _summary(obj)
         elif _plain(obj):
-            found[f"value:{name}"] = repr(obj)
+            found[f"value:{name}"] = _value(obj)
         elif (setting := _setting(obj)) is not None:
             found[f"value:{name}"] = setting
         elif isinstance(obj, torch.nn.Module):
@@ -136,23 +160,34 @@ def fingerprint(train, model: torch.nn.Module | None = None) -> dict[str, str]:
             todo += [("model", type(m)) for m in obj.modules()]
         else:
             obj = getattr(obj, "__func__", obj)  # a bound method: its function
-            if id(obj) in seen or not (inspect.isfunction(obj) or inspect.isclass(obj)) \
-                    or obj.__module__ != home:
+            if id(obj) in seen or not _ours(obj, home):
                 continue
             seen.add(id(obj))
             key = obj.__qualname__ if "<lambda>" not in obj.__qualname__ else \
                 f"{obj.__qualname__}:{obj.__code__.co_firstlineno}"
-            found[f"code:{key}"] = hashlib.sha1(_source(obj).encode()).hexdigest()[:12]
-            todo += _reached(obj)
+            if obj.__module__.startswith("helpers."):  # the course's own code: named by module
+                key = f"{obj.__module__}.{key}"
+            found[f"code:{key}"] = places.digest(_source(obj))[:12]
+            todo += _reached(obj, home)
     return dict(sorted(found.items()))
 
 
-def shown(fingerprint: dict[str, str], kinds=("code", "value", "data", "weights")) -> str:
+def shown(fingerprint: dict[str, str], kinds=("code", "value", "data", "weights"),
+          course: bool = True) -> str:
     """The names a student sees in the notebook, of the given kinds: `Net` for Net.forward,
-    `train_dcgan` for the function defined inside it, `lr` for a value; lambdas left out."""
-    names = dict.fromkeys(key.split(":", 1)[1].split(".")[0].split("(")[0]
-                          for key in fingerprint if key.split(":", 1)[0] in kinds)
+    `train_dcgan` for the function defined inside it, `lr` for a value, `train.fit` for the
+    course's own code (left out when not `course`); lambdas left out."""
+    names = dict.fromkeys(_shown_name(key.split(":", 1)[1]) for key in fingerprint
+                          if key.split(":", 1)[0] in kinds
+                          and (course or not key.startswith("code:helpers.")))
     return ", ".join(f"`{n}`" for n in names if not n.startswith("<"))
+
+
+def _shown_name(name: str) -> str:
+    """`train.fit` for helpers.train.fit; `Net` for Net.forward; `lr` for lr(...)."""
+    if name.startswith("helpers."):
+        return ".".join(name.split(".")[1:3]).split("(")[0]
+    return name.split(".")[0].split("(")[0]
 
 
 def show(*functions) -> None:

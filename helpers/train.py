@@ -6,19 +6,15 @@ runs the steps, keeps the history and stores the weights.
 """
 
 import copy
-import hashlib
-import json
 import math
-import time
 import warnings
 import zlib
 from collections.abc import Callable, Iterator
 
 import torch
-from torch.utils.flop_counter import FlopCounterMode
 from tqdm.auto import tqdm
 
-from . import runtime, sources
+from . import places, runtime, sources
 from .checkpoints import checkpoint_dirs, find, load, store
 from .places import REPO
 
@@ -39,8 +35,8 @@ def fit(model: torch.nn.Module, loss_fn: Callable, batches: Iterator, num_steps:
     """Run `num_steps` optimiser steps of `loss_fn(model, batch)` and return the loss history.
 
     `loss_fn` returns a scalar loss, or (loss, {name: value}) to log more terms (e.g. the
-    reconstruction and KL terms of an ELBO). The history holds every term every `log_every` steps,
-    with the seconds, images and GFLOPs since the start (`Meter`; `throughput` sums them up).
+    reconstruction and KL terms of an ELBO). The history holds `step` and every term every
+    `log_every` steps.
     `scheduler`, if given, is stepped after every optimiser step; `warmup_steps` > 0 instead
     raises the learning rate linearly over the first steps. Then `callback()` is called
     (06_diffusion updates an exponential moving average of the weights there).
@@ -51,21 +47,15 @@ def fit(model: torch.nn.Module, loss_fn: Callable, batches: Iterator, num_steps:
         scheduler = torch.optim.lr_scheduler.LambdaLR(opt, ramp)
     device = next(model.parameters()).device
     history: dict[str, list[float]] = {}
-    meter = Meter()
     model.train()
     bar = tqdm(range(1, num_steps + 1), desc=desc, mininterval=0.5)
-
-    def one_step(batch):
+    for step in bar:
+        batch = next(batches)
         with runtime.autocast(device):  # bf16 where the device does it natively
             out = loss_fn(model, batch)
         loss, terms = out if isinstance(out, tuple) else (out, {})
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        return loss, terms
-
-    for step in bar:
-        batch = next(batches)
-        loss, terms = meter.run(one_step, batch)
         opt.step()
         if scheduler is not None:
             scheduler.step()
@@ -75,19 +65,16 @@ def fit(model: torch.nn.Module, loss_fn: Callable, batches: Iterator, num_steps:
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"the loss became {loss.item()} by step {step}: lower the "
                                          "learning rate or look for a log of zero in the loss")
-            meter.log(history, step, loss=loss, **terms)
+            log(history, step=step, loss=loss, **terms)
             bar.set_postfix(loss=f"{history['loss'][-1]:.4g}", refresh=False)
     model.eval()
     return history
 
 
-CLOCKS = ("step", "seconds", "images", "gflop")  # history keys that are not training curves
-
-
-def _batch_len(batch) -> int:
-    """Examples in a batch: a tensor, or a tuple/list whose first item is one (images, labels)."""
-    first = batch[0] if isinstance(batch, (tuple, list)) else batch
-    return len(first) if isinstance(first, torch.Tensor) else 1
+def log(history: dict, **terms) -> None:
+    """Append each term to its list in `history` (tensors are read back: a host-device sync)."""
+    for name, value in terms.items():
+        history.setdefault(name, []).append(float(torch.as_tensor(value).detach()))
 
 
 def warmup_cosine(optimizer: torch.optim.Optimizer, warmup_steps: int, total_steps: int):
@@ -100,48 +87,6 @@ def warmup_cosine(optimizer: torch.optim.Optimizer, warmup_steps: int, total_ste
         return 0.5 * (1 + math.cos(math.pi * min(1.0, (i - warmup_steps)
                                                  / max(1, total_steps - warmup_steps))))
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
-
-
-class Meter:
-    """The clock of a training loop: seconds, images and floating-point operations since it was
-    made. `run(step_fn, batch)` runs one step; the first runs under PyTorch's FlopCounterMode,
-    which counts the matmuls, convolutions and attention of the forward and backward passes
-    (every later step does the same work). `log` appends a step's figures to a history."""
-
-    def __init__(self):
-        self.start = time.perf_counter()
-        self.images = 0
-        self.flops_per_step = None
-
-    def run(self, step_fn: Callable, batch):
-        self.images += _batch_len(batch)
-        if self.flops_per_step is not None:
-            return step_fn(batch)
-        with FlopCounterMode(display=False) as counter:
-            out = step_fn(batch)
-        self.flops_per_step = counter.get_total_flops()
-        return out
-
-    def log(self, history: dict, step: int, **terms) -> None:
-        """Append `step`, the clock and each term (tensors are read back: a host-device sync)."""
-        clock = {"step": step, "seconds": time.perf_counter() - self.start, "images": self.images,
-                 "gflop": step * (self.flops_per_step or 0) / 1e9}
-        for name, value in clock.items():
-            history.setdefault(name, []).append(value)
-        for name, value in terms.items():
-            history.setdefault(name, []).append(float(torch.as_tensor(value).detach()))
-
-
-def throughput(history: dict) -> dict:
-    """Training images/s and achieved GFLOP/s over a whole run, from a history that `Meter`
-    logged ({} for an older history without the clock)."""
-    if "images" not in history:
-        return {}
-    seconds = history["seconds"][-1]
-    return {"steps": history["step"][-1], "images": history["images"][-1],
-            "seconds": round(seconds, 1), "images_per_s": round(history["images"][-1] / seconds, 1),
-            "gflop_per_s": round(history["gflop"][-1] / seconds, 2),
-            "gflop_per_image": float(f"{history['gflop'][-1] / history['images'][-1]:.3g}")}
 
 
 class EMA(torch.nn.Module):
@@ -169,15 +114,11 @@ class EMA(torch.nn.Module):
             mine.copy_(theirs)
 
 
-def _digest(value) -> str:
-    return hashlib.sha1(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()
-
-
 def checkpoint_name(rt: runtime.Runtime, notebook: str, name: str, fingerprint: dict,
                     structure: str = "") -> str:
     """<notebook>-<name>-<hash of mode and model structure>-<hash of the fingerprint>.pt"""
-    setting = _digest({"mode": rt.label, "model": structure})
-    return f"{notebook}-{name}-{setting[:10]}-{_digest(fingerprint)[:8]}.pt"
+    setting = places.digest({"mode": rt.mode, "model": structure})
+    return f"{notebook}-{name}-{setting[:10]}-{places.digest(fingerprint)[:8]}.pt"
 
 
 def _changed(filename: str, fingerprint: dict) -> str:
@@ -202,8 +143,9 @@ def train_or_load(rt: runtime.Runtime, notebook: str, name: str, model: torch.nn
     """Load `model`'s weights and history from the cache if present, else call `train()` and save.
 
     The key is built from the mode, the model's structure and the fingerprint of everything
-    `train` and the model reach in the notebook (helpers.sources): their code, the values they use
-    (learning rate, batch size, steps, ...), the optimizer's settings and the data. Quick runs never
+    `train` and the model reach (helpers.sources): the code of the notebook's functions and of the
+    course's helpers they use, the values they use (learning rate, batch size, steps, ...), the
+    optimizer's settings and the data. Quick runs never
     reuse full-mode weights; a changed loss, setting or exercise answer trains again, and unchanged
     ones load. DGM_RETRAIN=1 trains again. Either way the random generators are then seeded from
     `rt.seed` and the model's name, so the cells that follow draw the same numbers whether the
@@ -211,10 +153,10 @@ def train_or_load(rt: runtime.Runtime, notebook: str, name: str, model: torch.nn
     """
     fingerprint = sources.fingerprint(train, model)
     filename = checkpoint_name(rt, notebook, name, fingerprint, str(model))
-    names = sources.shown(fingerprint, kinds=("code",))
+    names = sources.shown(fingerprint, kinds=("code",), course=False)
     yours = f" with your current {names}" if names else ""
     path = find(filename)
-    if path is not None and not runtime.flag("DGM_RETRAIN"):
+    if path is not None and not rt.settings.retrain:
         problem = None
         try:
             saved = load(path)
@@ -238,7 +180,6 @@ def train_or_load(rt: runtime.Runtime, notebook: str, name: str, model: torch.nn
     elif path is None and (changed := _changed(filename, fingerprint)):
         print(f"training {name} again: {changed} changed since the saved model")
     history = train()
-    rt.training[name] = throughput(history)  # evaluate.record reports it
     store(filename, {"model": model.state_dict(), "fingerprint": fingerprint, "history": history})
     _reseed(rt, filename)
     return history

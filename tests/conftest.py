@@ -29,6 +29,17 @@ def run_cells(name: str, *markers: str, stubbed: bool = False) -> dict:
     return namespace
 
 
+@pytest.fixture(autouse=True)
+def settings_from_the_environment(monkeypatch):
+    """Each test starts without a current configuration, and until a test calls runtime.setup the
+    helpers read the environment afresh, so that a test can set DGM_* variables as it goes."""
+    from helpers import config
+
+    monkeypatch.setattr(config, "_current", [])
+    monkeypatch.setattr(config, "current",
+                        lambda: config._current[0] if config._current else config.read())
+
+
 @pytest.fixture(scope="session")
 def solved():
     return lambda name: run_cells(name)

@@ -41,8 +41,25 @@ def test_every_notebook_carries_the_generated_badges_and_install_line(path):
 
 
 def test_the_readme_badges_and_the_citation_follow_the_setting():
-    assert badges.readme_badges(URL) in (ROOT / "README.md").read_text()
+    readme = (ROOT / "README.md").read_text()
+    block = re.findall(re.escape(badges.README_START) + ".*?" + re.escape(badges.README_END),
+                       readme, re.S)
+    assert block == [badges.readme_badges(URL)], "run `python -m tools.course badges`"
     assert f'repository-code: "{URL}"' in (ROOT / "CITATION.cff").read_text()
+
+
+def test_the_readme_block_is_course_level_and_follows_the_address_it_is_given():
+    """Binder for the whole course, Colab and Kaggle from each notebook's own title line: adding a
+    notebook needs no README edit."""
+    other = badges.readme_badges("https://github.com/some-org/some-course")
+    assert "https://mybinder.org/v2/gh/some-org/some-course/main?urlpath=lab/tree/student)" in other
+    assert "YOUR-ORG" not in other and "dgm-course" not in other
+    lines = other.split("\n")
+    assert lines[0] == badges.README_START and lines[-1] == badges.README_END
+    assert [line for line in lines[1:-1] if line] == [lines[1], badges.README_HOSTS]
+    assert lines[1].startswith("[![Launch Binder](")
+    assert "colab.research" not in other and "kaggle.com" not in other
+    assert not [p.stem for p in (ROOT / "notebooks").glob("*.ipynb") if p.stem in other]
 
 
 def test_every_badge_opens_a_notebook_that_exists():
@@ -60,7 +77,7 @@ def test_every_badge_opens_a_notebook_that_exists():
             target = ROOT / re.sub(r"^student", "notebooks", path)  # postBuild writes student/
             assert (target.is_file() or target.is_dir()) and not link.endswith("NN_title.ipynb"), \
                 f"{where}: {link} opens {path}, which does not exist"
-    assert found >= 3 * 7 + 7 * 2 + 1
+    assert found >= 3 * (len(texts) - 1) + 1  # Colab, Kaggle, Binder per notebook; README: Binder
 
 
 def test_the_course_declares_what_a_host_may_lack_with_lower_bounds_only():

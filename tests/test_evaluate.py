@@ -1,6 +1,6 @@
 """The evaluation kit means something on real data: the classifier is accurate, FID is near its
 floor for real images and far above it for noise or one repeated digit, the IS is near 10 for
-real digits and 1 for a single one. Also the units and the recorder."""
+real digits and 1 for a single one. Also the units and the report."""
 
 import json
 import math
@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from helpers import classifier, data, evaluate, runtime
+from tools import instrument
 
 N = 2000
 
@@ -73,22 +74,16 @@ def test_bits_per_dim():
     assert evaluate.bits_per_dim(3072 * math.log(2) * 3, num_dims=3072) == pytest.approx(3.0)
 
 
-def test_record_writes_figures_targets_and_the_instrument_where_told(capsys, tmp_path,
-                                                                     monkeypatch):
-    monkeypatch.setenv("DGM_RESULTS", str(tmp_path))
-    rt = runtime.setup(verbose=False)
-    measuring = evaluate.instrument()  # as after any metric: the classifier has been used
-    returned = evaluate.record(rt, "test_notebook", {"nll": 90.0, "is": 8.0},
+def test_report_prints_each_figure_against_its_target_and_returns_them(capsys):
+    rt = runtime.Runtime(torch.device("cpu"), "cpu", 0)
+    returned = evaluate.report(rt, {"nll": 90.0, "is": 8.0},
                                targets={"nll": ("<=", 100), "is": (">=", 9)})
-    assert returned is None  # a notebook's last line must not echo it under the printed table
-    saved = json.loads((tmp_path / f"test_notebook-{rt.mode}.json").read_text())
-    assert saved["classifier"] == measuring["classifier"]
-    assert saved["classifier_test_accuracy"] >= 0.99
     printed = capsys.readouterr().out
     assert "(target <= 100: met)" in printed and "(target >= 9: NOT met)" in printed
-    assert saved["metrics"] == {"nll": 90.0, "is": 8.0}
-    assert saved["targets"]["nll"]["met"] and not saved["targets"]["is"]["met"]
-    assert 0 <= saved["wall_time_s"] <= rt.elapsed() and saved["mode"] == rt.mode
+    assert returned["metrics"] == {"nll": 90.0, "is": 8.0} and returned["mode"] == "cpu"
+    assert returned["targets"]["nll"]["met"] and not returned["targets"]["is"]["met"]
+    with pytest.raises(ValueError, match="not reported.*fid"):
+        evaluate.report(rt, {"nll": 90.0}, targets={"fid": ("<=", 3)})
 
 
 @pytest.mark.slow
@@ -96,7 +91,7 @@ def test_two_fresh_trainings_give_the_same_instrument():
     """Trains the classifier twice (about a minute each): CI runs it with `pytest -m slow`. (The
     same code on another CPU or thread count gives other weights: that is why the instrument is
     shipped, and never retrained by a notebook.)"""
-    from tools import classifier as maintainer
+    from tools import instrument as maintainer
 
     assert classifier.weights_hash(maintainer.trained()) == \
         classifier.weights_hash(maintainer.trained())
@@ -108,7 +103,7 @@ BATCH = torch.Generator().manual_seed(0)
 def test_the_shipped_instrument_is_the_one_its_identity_names():
     identity = json.loads(classifier.IDENTITY.read_text())
     assert classifier.WEIGHTS.stat().st_size < 1_000_000
-    assert evaluate.instrument() == identity
+    assert instrument.identity() == identity
     assert identity["classifier_test_accuracy"] >= 0.99
 
 
@@ -136,13 +131,14 @@ def test_a_missing_or_damaged_instrument_stops_every_metric_with_one_message(dam
         classifier.on_cpu.cache_clear()
 
 
-def test_a_fresh_clone_measures_the_readmes_inception_score_of_the_test_data():
-    """The shipped instrument gives the README's figure exactly: 01's first 2,000 binarised test
-    images (its cpu mode's sample count)."""
+def test_a_fresh_clone_measures_the_documented_inception_score_of_the_test_data():
+    """The shipped instrument gives docs/history.md's figure exactly: 01's first 2,000 binarised
+    test images (its cpu mode's sample count)."""
     import re
     from pathlib import Path
 
+    history = Path(__file__).resolve().parent.parent / "docs" / "history.md"
     row = re.search(r"\| 01 \| MNIST inception score: binarised test data .*\| ([\d.]+) /",
-                    (Path(__file__).resolve().parent.parent / "README.md").read_text())
+                    history.read_text())
     x, _ = data.binarized_test_set(n=2000)
     assert f"{evaluate.inception_score(x):.2f}" == row.group(1)

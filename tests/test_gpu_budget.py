@@ -1,14 +1,15 @@
 """The gpu-budget estimate scales what the smoke run measured as its docstring says."""
 
 import pytest
-from gpu_budget import GPUS, START, estimate
+
+from tools.gpu_budget import GPUS, START, estimate
 
 
-def _report(notebook="06_diffusion", cell_source="x = 1", cell_flops=0.0, cell_ops=0):
-    fit = {"desc": "unet", "steps": 10, "full_steps": 1000, "batch": 8, "flops": 1e12, "ops": 2000}
-    cell = {"source": cell_source, "flops": cell_flops + fit["flops"], "ops": cell_ops + fit["ops"],
-            "fit_flops": fit["flops"], "fit_ops": fit["ops"]}
-    return {"notebook": notebook, "fits": [fit], "cells": [cell], "peak_bytes": 2**30}
+def _report(counts=None, cell_flops=0.0, cell_ops=0, source="x = 1"):
+    fit = {"desc": "unet", "steps": 10, "full_steps": 1000, "flops": 1e12, "ops": 2000}
+    cell = {"source": source, "flops": cell_flops + fit["flops"], "ops": cell_ops + fit["ops"],
+            "counts": counts or {}, "fit_flops": fit["flops"], "fit_ops": fit["ops"]}
+    return {"notebook": "06_diffusion", "fits": [fit], "cells": [cell], "peak_bytes": 2**30}
 
 
 def test_training_scales_by_the_full_step_count_and_takes_the_slower_bound():
@@ -20,16 +21,16 @@ def test_training_scales_by_the_full_step_count_and_takes_the_slower_bound():
     assert e["tflops"] == pytest.approx(100) and e["peak_gb"] == pytest.approx(1.0)
 
 
-def test_a_cell_scales_flops_and_launches_by_its_own_factors():
+def test_a_cell_scales_by_the_largest_ratio_of_the_counts_it_reads():
     plain = estimate(_report(cell_flops=1e12, cell_ops=1000))
-    sampling = estimate(_report(cell_source="def draw(noise, steps): ...", cell_flops=1e12,
+    sampling = estimate(_report({"n_eval": 78.0, "n_full": 625.0}, cell_flops=1e12,
                                 cell_ops=1000))
-    assert plain["tflops"] == pytest.approx(101)  # an unlisted cell counts once
-    assert sampling["tflops"] > 100 + 300  # 06's sampling cell: ~302x the smoke run's images
-    assert sampling["launches"] == pytest.approx(200_000 + 5 * 1000)  # but only 5x the passes
+    assert plain["tflops"] == pytest.approx(101)  # a cell without counts counts once
+    assert sampling["tflops"] == pytest.approx(100 + 625)
+    assert sampling["launches"] == pytest.approx(200_000 + 1000)  # the same passes, larger
 
 
 def test_the_cifar_option_is_left_out():
-    report = _report()
+    report = _report(source="x_cifar = data.optional_cifar10()", cell_flops=1e12)
     report["fits"][0]["desc"] = "unet-cifar10"
     assert estimate(report)["tflops"] == pytest.approx(0)

@@ -1,32 +1,37 @@
 """Device choice, modes, per-mode sizes and seeding."""
 
+import ast
+import os
+from pathlib import Path
+
 import pytest
 import torch
 
-from helpers import runtime
+from helpers import config, runtime
+
+REPO = Path(__file__).resolve().parent.parent
 
 
 @pytest.mark.parametrize("quick,expected", [("1", "quick"), ("0", "cpu"), ("", "cpu"),
                                             ("true", "quick"), ("off", "cpu"), ("false", "cpu")])
-def test_mode_follows_dgm_quick_and_the_device(monkeypatch, quick, expected):
-    monkeypatch.setenv("DGM_QUICK", quick)
-    assert runtime.run_mode(torch.device("cpu")) == expected
+def test_mode_follows_dgm_quick_and_the_device(quick, expected):
+    settings = config.read({"DGM_QUICK": quick})
+    assert runtime.run_mode(settings, torch.device("cpu")) == expected
     if expected != "quick":
-        assert runtime.run_mode(torch.device("cuda")) == "gpu"
+        assert runtime.run_mode(settings, torch.device("cuda")) == "gpu"
 
 
 def test_pick_returns_the_value_of_the_mode():
-    for mode in runtime.MODES:
+    for mode in config.MODES:
         rt = runtime.Runtime(torch.device("cpu"), mode, 0)
         assert rt.pick(quick=1, cpu=2, gpu=3) == {"quick": 1, "cpu": 2, "gpu": 3}[mode]
+        assert rt.count(quick=1, cpu=2, gpu=3) == rt.pick(quick=1, cpu=2, gpu=3)
 
 
-def test_dgm_device_overrides_and_a_bad_one_is_explained(monkeypatch):
-    monkeypatch.setenv("DGM_DEVICE", "cpu")
-    assert runtime.pick_device() == torch.device("cpu")
-    monkeypatch.setenv("DGM_DEVICE", "tpu-of-dreams")
+def test_dgm_device_overrides_and_a_bad_one_is_explained():
+    assert runtime.pick_device(config.read({"DGM_DEVICE": "cpu"}).device) == torch.device("cpu")
     with pytest.raises(RuntimeError, match="DGM_DEVICE"):
-        runtime.pick_device()
+        runtime.pick_device("tpu-of-dreams")
 
 
 def test_setup_seeds_everything(capsys):
@@ -38,48 +43,56 @@ def test_setup_seeds_everything(capsys):
 
 
 @pytest.mark.parametrize("value", ["maybe", "2", "quick"])
-def test_a_flag_that_is_neither_on_nor_off_is_explained(monkeypatch, value):
-    monkeypatch.setenv("DGM_QUICK", value)
+def test_a_switch_that_is_neither_on_nor_off_is_explained(value):
     with pytest.raises(ValueError, match="DGM_QUICK"):
-        runtime.run_mode(torch.device("cpu"))
+        config.read({"DGM_QUICK": value})
 
 
-def test_dgm_mode_forces_a_mode_and_a_wrong_one_is_explained(monkeypatch):
-    monkeypatch.delenv("DGM_QUICK", raising=False)
-    monkeypatch.setenv("DGM_MODE", "gpu")
-    assert runtime.run_mode(torch.device("cpu")) == "gpu"
-    monkeypatch.setenv("DGM_MODE", "fast")
+def test_dgm_mode_forces_a_mode_and_a_wrong_one_is_explained():
+    assert runtime.run_mode(config.read({"DGM_MODE": "gpu"}), torch.device("cpu")) == "gpu"
+    assert config.read({"DGM_MODE": "gpu", "DGM_QUICK": "1"}).mode == "quick"  # quick wins
     with pytest.raises(ValueError, match="DGM_MODE"):
-        runtime.run_mode(torch.device("cpu"))
-
-
-def test_a_smoke_run_keeps_gpu_sizes_and_does_quick_counts(monkeypatch):
-    monkeypatch.delenv("DGM_QUICK", raising=False)
-    monkeypatch.delenv("DGM_DEVICE", raising=False)
-    monkeypatch.setenv("DGM_SMOKE", "1")
-    rt = runtime.setup(verbose=False)
-    assert (rt.mode, rt.smoke, rt.label) == ("gpu", True, "gpu-smoke")
-    assert rt.pick(quick=16, cpu=32, gpu=64) == 64  # a size: the gpu one
-    steps = rt.count(quick=50, cpu=3000, gpu=20000)  # work: the quick amount, the full one kept
-    assert steps == 50 and steps.full == 20000 and list(range(steps))[-1] == 49
-    assert rt.count(quick=[4, 8], cpu=[4, 8, 16], gpu=[4, 8, 16, 28]) == [4, 8]
-    monkeypatch.delenv("DGM_SMOKE")
-    rt = runtime.setup(verbose=False)
-    assert rt.count(quick=50, cpu=3000, gpu=20000) == 3000 and rt.label == "cpu"
+        config.read({"DGM_MODE": "fast"})
 
 
 @pytest.mark.parametrize("value,on", [("1", True), ("true", True), ("Yes", True), ("on", True),
                                       ("0", False), ("false", False), ("no", False),
                                       ("OFF", False), ("", False)])
-def test_flags_read_the_usual_words_for_on_and_off(monkeypatch, value, on):
-    monkeypatch.setenv("DGM_RETRAIN", value)
-    assert runtime.flag("DGM_RETRAIN") is on
+def test_switches_read_the_usual_words_for_on_and_off(value, on):
+    assert config.read({"DGM_RETRAIN": value}).retrain is on
 
 
-def test_an_absent_accelerator_is_explained_in_two_lines_at_most(monkeypatch):
-    monkeypatch.setenv("DGM_DEVICE", "mps")  # this machine has none
+def test_settings_are_read_once_by_setup_and_the_changed_ones_printed(monkeypatch, capsys):
+    for name in ("DGM_QUICK", "DGM_MODE", "DGM_RETRAIN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("DGM_DEVICE", "cpu")
+    monkeypatch.setenv("DGM_CHECKPOINTS", os.pathsep.join(["a", "b"]))
+    rt = runtime.setup()
+    assert rt.settings == config.current() and rt.settings.checkpoints == ("a", "b")
+    assert f"settings: DGM_DEVICE=cpu · DGM_CHECKPOINTS=a{os.pathsep}b" in capsys.readouterr().out
+    monkeypatch.setenv("DGM_DEVICE", "mps")  # read once: a later change needs setup again
+    assert config.current().device == "cpu"
+    assert config.Config().changed() == ""
+
+
+def test_no_helper_reads_the_environment_but_the_configuration():
+    """Every DGM_* setting is read in helpers/config.py; any other os.environ / getenv read in
+    helpers/ fails here, with its file and line."""
+    found = []
+    for path in sorted((REPO / "helpers").rglob("*.py")):
+        if path.name == "config.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            name = node.attr if isinstance(node, ast.Attribute) else \
+                node.id if isinstance(node, ast.Name) else None
+            if name in ("environ", "getenv", "environb"):
+                found.append(f"{path.relative_to(REPO)}:{node.lineno}")
+    assert not found, f"environment read outside helpers/config.py: {found}"
+
+
+def test_an_absent_accelerator_is_explained_in_two_lines_at_most():
     with pytest.raises(RuntimeError) as info:
-        runtime.pick_device()
+        runtime.pick_device("mps")  # this machine has none
     message = str(info.value)
     assert len(message.splitlines()) <= 2 and len(message) < 400 and "DGM_DEVICE" in message
 
@@ -93,7 +106,7 @@ def test_setting_errors_show_as_a_few_lines_naming_the_variable(monkeypatch):
 
 
 def test_gpu_mode_on_a_cpu_warns_that_it_is_slow(monkeypatch):
-    for name in ("DGM_QUICK", "DGM_SMOKE", "DGM_DEVICE"):
+    for name in ("DGM_QUICK", "DGM_DEVICE"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("DGM_MODE", "gpu")
     with pytest.warns(UserWarning, match="gpu mode on a CPU.*Unset DGM_MODE"):

@@ -1,8 +1,9 @@
 """The course site in a real browser: every notebook executed in quick mode, the site built from
-those executions (tools/site.py, what `make site` runs), and every page opened from the disk in
-headless Chromium. A page fails on a missing image, a formula left unrendered, a console error,
-a broken link, a widget left as an error, or a missing note of where it was executed. Screenshots
-of the home page and of 06 go to build/site-shots/ (of every page when a test fails)."""
+those executions (tools/site.py, what `make site` runs), and every page (the README as the home
+page, each page of docs/, each notebook) opened from the disk in headless Chromium. A page fails
+on a missing image, a formula left unrendered, a console error, a broken link, a widget left as
+an error, or a missing note of where it was executed. Screenshots of the home page and of 06 go
+to build/site-shots/ (of every page when a test fails)."""
 
 import os
 import re
@@ -20,7 +21,9 @@ pytestmark = pytest.mark.ui
 REPO = Path(__file__).resolve().parent.parent
 SHOTS = REPO / "build" / "site-shots"
 NOTEBOOKS = sorted((REPO / "notebooks").glob("[0-9][0-9]_*.ipynb"))
-PAGES = ["index.html", "workflow.html", *(f"notebooks/{p.stem}.html" for p in NOTEBOOKS)]
+DOCS = [name for name in site.DOCS if (REPO / "docs" / f"{name}.md").is_file()]  # read by name
+PAGES = ["index.html", *(f"{name}.html" for name in DOCS),
+         *(f"notebooks/{p.stem}.html" for p in NOTEBOOKS)]
 
 
 def _execute(notebook: Path, out: Path) -> subprocess.Popen:
@@ -103,6 +106,10 @@ def test_a_page_shows_its_figures_math_and_links_without_errors(name, built, bro
             assert re.search(r"Executed in quick mode on .+, on \d{4}-\d\d-\d\d", text), \
                 "the page does not say where and when it was executed"
         shown = browser.execute_script("return document.querySelector('article').innerText")
+        if name == "index.html":  # the README whole: the notebook table, a link to every docs page
+            assert all(p.stem in shown for p in NOTEBOOKS), "the notebook table is missing"
+            linked = {urlparse(href).path.rsplit("/", 1)[-1] for href in links}
+            assert {f"{d}.html" for d in DOCS} <= linked, "a docs page is not linked"
         if name == "notebooks/04_vae_elbo.html":  # the slider, in its last state
             assert re.search(r"z1 = -?[\d.]+ \(a slider in JupyterLab\)", shown)
         if name == "notebooks/05_gan.html":  # a finished progress bar, as its last line

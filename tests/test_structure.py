@@ -111,3 +111,98 @@ def test_helpers_hold_only_what_the_notebooks_import():
     for path in HELPERS:
         text = path.read_text()
         assert "__main__" not in text and "argparse" not in text, f"{path.name} is a tool"
+
+
+def _bindings(tree: ast.Module, module: str) -> dict[str, tuple]:
+    """What each name imported at the top of a helpers module (or a notebook, module '') stands
+    for: ('module', 'helpers.x') for a helpers module, ('def', 'helpers.x', 'name') for one of
+    its functions, classes or values."""
+    package = module if MODULES.get(module, Path()).name == "__init__.py" else \
+        module.rsplit(".", 1)[0]
+    found = {}
+    for node in ast.walk(tree):  # also inside a try (the set-up cell) or a function
+        if not isinstance(node, (ast.Import, ast.ImportFrom)):
+            continue
+        base = getattr(node, "module", None) or ""
+        if getattr(node, "level", 0):
+            parent = package.split(".")[:len(package.split(".")) - node.level + 1]
+            base = ".".join([*parent, *([base] if base else [])])
+        for alias in node.names:
+            if isinstance(node, ast.Import):
+                if alias.name in MODULES:
+                    found[alias.asname or alias.name] = ("module", alias.name)
+            elif f"{base}.{alias.name}" in MODULES:
+                found[alias.asname or alias.name] = ("module", f"{base}.{alias.name}")
+            elif base in MODULES:
+                found[alias.asname or alias.name] = ("def", base, alias.name)
+    return found
+
+
+def _uses(nodes, module: str, bindings: dict, defined: set) -> set[tuple[str, str]]:
+    """(module, name) of every helpers definition that the code of `nodes` names."""
+    used = set()
+    for node in (n for top in nodes for n in ast.walk(top)):
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) \
+                and bindings.get(node.value.id, ("",))[0] == "module":
+            used.add((bindings[node.value.id][1], node.attr))
+        elif isinstance(node, ast.Name):
+            if bindings.get(node.id, ("",))[0] == "def":
+                used.add(bindings[node.id][1:])
+            elif node.id in defined:
+                used.add((module, node.id))
+    return used
+
+
+def helpers_graph():
+    """{(module, name): definitions it uses} for every top-level function and class of helpers/,
+    and {module: definitions its top-level statements use} (run when it is imported)."""
+    defs, on_import, bindings = {}, {}, {}
+    for module, path in MODULES.items():
+        tree = ast.parse(path.read_text())
+        bindings[module] = _bindings(tree, module)
+        defined = {n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
+        for node in tree.body:
+            if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+                defs[(module, node.name)] = _uses([node], module, bindings[module], defined)
+            elif not isinstance(node, (ast.Import, ast.ImportFrom)):
+                on_import.setdefault(module, set()).update(
+                    _uses([node], module, bindings[module], defined))
+    return defs, on_import, bindings
+
+
+def reached_from(sources: list[str]) -> set[tuple[str, str]]:
+    """The helpers definitions that code (notebook cells or modules) reaches, transitively."""
+    defs, on_import, bindings = helpers_graph()
+    todo = set()
+    for source in sources:
+        tree = ast.parse(source)
+        todo |= _uses([tree], "", _bindings(tree, ""), set())
+    reached = set()
+    while todo:
+        item = todo.pop()
+        module, name = item
+        target = bindings.get(module, {}).get(name)
+        if target and target[0] == "def":  # re-exported (helpers.checks): the real one
+            todo.add(target[1:])
+        if item in reached:
+            continue
+        reached.add(item)
+        todo |= defs.get(item, set()) | on_import.get(module, set())
+    return {item for item in reached if item in defs}
+
+
+def test_every_helpers_function_serves_a_notebook_not_only_the_harness():
+    """Each function and class in helpers/ is reached from a notebook's code (directly or through
+    other helpers). One that only tools/ or the tests reach belongs in tools/: the lesson code
+    holds nothing that exists for the harness."""
+    defs, _, _ = helpers_graph()
+    from_notebooks = reached_from(["\n".join(src for _, src in _code(nb)) for nb in NOTEBOOKS])
+    only_elsewhere = sorted(f"{m}.{n}" for m, n in set(defs) - from_notebooks)
+    assert only_elsewhere == [], f"not used by any notebook: {only_elsewhere}"
+
+
+def test_the_reachability_walk_sees_a_function_that_only_a_tool_uses(tmp_path):
+    defs, _, _ = helpers_graph()
+    some = reached_from(["from helpers import train\ntrain.fit(model, loss, batches, 10)"])
+    assert ("helpers.train", "fit") in some and ("helpers.train", "adam") in some
+    assert ("helpers.evaluate", "fid") not in some

@@ -1,7 +1,7 @@
 """The course's public address, written once (pyproject.toml, [project.urls] Repository), and every
 place generated from it: the "Open in Colab · Kaggle · Binder" line of each notebook's title cell,
-the install line of each notebook's set-up cell, the badges of the README and the address in
-CITATION.cff.
+the install line of each notebook's set-up cell, the README's course-level badge block (Binder) and
+the address in CITATION.cff.
 
 `python -m tools.course badges` rewrites them all; tests/test_badges.py fails on any copy that does
 not follow the setting, or on a badge whose notebook does not exist.
@@ -64,17 +64,16 @@ BADGE = {"Colab": "https://colab.research.google.com/assets/colab-badge.svg",
          "Binder": "https://mybinder.org/badge_logo.svg"}
 
 
+README_HOSTS = 'Colab and Kaggle open each notebook from the "Open in" line under its title.'
+
+
 def readme_badges(url: str) -> str:
-    """The README's block: Binder for the course (it opens on the student copies), then Colab and
-    Kaggle for each notebook."""
-    rows = [f"[![Launch Binder]({BADGE['Binder']})]({links('', url)['Binder'][:-1]}) "
-            "the whole course, opened on your student copies", "",
-            "| notebook | Colab | Kaggle |", "|---|---|---|"]
-    for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
-        host = links(path.name, url)
-        rows.append(f"| {path.stem} | [![Open In Colab]({BADGE['Colab']})]({host['Colab']}) | "
-                    f"[![Open in Kaggle]({BADGE['Kaggle']})]({host['Kaggle']}) |")
-    return "\n".join([README_START, *rows, README_END])
+    """The README's block, course-level only: Binder for the whole course (it opens on the student
+    copies), then where Colab and Kaggle are. No notebook is named, so a new notebook needs no
+    README edit: its own title line carries its links."""
+    binder = (f"[![Launch Binder]({BADGE['Binder']})]({links('', url)['Binder'][:-1]}) "
+              "the whole course, opened on your student copies")
+    return "\n".join([README_START, binder, "", README_HOSTS, README_END])
 
 
 TEMPLATE_NAME = "NN_title.ipynb"  # the template's links name the notebook made from it

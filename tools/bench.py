@@ -1,9 +1,10 @@
-"""The benchmark behind `make bench MODE=...`: run every notebook headless in one mode, collect the
-figures each recorded with `evaluate.record` (metrics, training throughput, families), measure the
-machine's matmul peak, train the peer baseline (tools.peer) for as long as 06's U-Net trained, time
-the data path, and write build/bench/<mode>.json, a Markdown report and two pictures
-(tools.bench_figures); the report also goes into the README between its bench markers, and the
-pictures of the cpu and gpu modes into docs/.
+"""The benchmark behind `make bench MODE=...`: run every notebook headless in one mode through
+tools.runner, collect what each one's harness saved (the notebook's `results`: metrics against the
+targets the notebook states, families; and the training throughput the harness measured),
+measure the machine's matmul rate, train the peer baseline (tools.peer) for as long as the
+course's best model trained, time the data path, and write build/bench/<mode>.json and two
+pictures (tools.bench_figures). The report is written whole to docs/results-<mode>.md, with the
+pictures beside it for the cpu and gpu modes.
 """
 
 import argparse
@@ -11,63 +12,29 @@ import datetime
 import json
 import os
 import platform
-import re
 import shutil
 import sys
 import time
 from pathlib import Path
 
-import nbformat
 import torch
 import torch.nn.functional as F
-from nbclient import NotebookClient
-from nbclient.exceptions import CellExecutionError
 from torch import nn
 
 from helpers import data, places, runtime
-from tools import bench_figures, peer
-
-ENV = {  # the kernels' environment per mode; DGM_RETRAIN=1: the times include the training
-    "quick": {"DGM_QUICK": "1", "DGM_RETRAIN": "1"},
-    "cpu": {"DGM_QUICK": "0", "DGM_DEVICE": "cpu", "DGM_RETRAIN": "1"},
-    "gpu": {"DGM_QUICK": "0", "DGM_MODE": "gpu", "DGM_RETRAIN": "1"},  # CUDA, else Apple MPS
-}
+from tools import bench_figures, peer, runner
 
 
-def machine() -> dict:
-    device = runtime.pick_device()
+def bench_device(mode: str) -> torch.device:
+    """The device a mode's notebooks run on: the CPU in quick and cpu mode, else the best one."""
+    return torch.device("cpu") if mode in ("quick", "cpu") else runtime.pick_device()
+
+
+def machine(device: torch.device) -> dict:
     gpu = runtime.device_name(device) if device.type != "cpu" else None
     return {"platform": platform.platform(terse=True), "processor": platform.machine(),
             "cpu_cores": os.cpu_count(), "gpu": gpu, "torch": torch.__version__,
             "python": platform.python_version()}
-
-
-def run_notebook(path: Path, mode: str, out_dir: Path, timeout: int) -> dict:
-    """Execute one notebook in `mode` in a fresh kernel (its start included in the time) and save
-    the executed copy in `out_dir`, where its kernel also records its figures (DGM_RESULTS);
-    return its wall time, status and those figures."""
-    result_file = out_dir / "results" / f"{path.stem}-{mode}.json"
-    result_file.unlink(missing_ok=True)
-    nb = nbformat.read(path, as_version=4)
-    client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
-                            resources={"metadata": {"path": str(path.parent)}})
-    env = {**os.environ, **ENV[mode], "DGM_RESULTS": str(out_dir / "results")}
-    start = time.perf_counter()
-    try:
-        client.execute(env=env)
-        status = "ok"
-    except CellExecutionError as err:
-        status = f"failed: {err.ename}: {str(err.evalue)[:160]}"
-    except Exception as err:  # a dead or stuck kernel (nbclient's timeout) fails this notebook only
-        reason = (str(err).splitlines() or [""])[0][:160]
-        status = f"failed: {type(err).__name__}: {reason}"
-    wall = time.perf_counter() - start
-    out_dir.mkdir(parents=True, exist_ok=True)
-    nbformat.write(nb, out_dir / path.name)
-    recorded = json.loads(result_file.read_text()) if result_file.exists() else {}
-    return {"notebook": path.stem, "status": status, "wall_time_s": round(wall, 1),
-            "metrics": recorded.get("metrics", {}), "targets": recorded.get("targets", {}),
-            "training": recorded.get("training", {}), "families": recorded.get("families", [])}
 
 
 def matmul_peak(device: torch.device) -> dict:
@@ -120,9 +87,8 @@ def _images_per_s(batches, steps: int, batch_size: int, device) -> float:
     return steps * batch_size / (time.perf_counter() - start)
 
 
-def data_path_comparison(mode: str) -> dict:
+def data_path_comparison(mode: str, device: torch.device) -> dict:
     """The same model, the same steps: tensors-on-device batching vs Dataset + DataLoader."""
-    device = torch.device("cuda" if mode == "gpu" else "cpu")
     steps, batch_size = {"quick": 30, "cpu": 300, "gpu": 1000}[mode], 128
     x, _ = data.load("mnist", "train", device=device)
     on_device = _images_per_s(data.batches(x, batch_size=batch_size), steps, batch_size, device)
@@ -131,7 +97,7 @@ def data_path_comparison(mode: str) -> dict:
     dataset = torchvision.datasets.MNIST(str(data.data_root()), train=True,
                                          transform=torchvision.transforms.ToTensor())
     loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=True,
-                                         num_workers=2, pin_memory=device.type == "cuda",
+                                         num_workers=2, pin_memory=device.type != "cpu",
                                          persistent_workers=True)
     loader_batches = (images for _ in range(100) for images, _ in loader)
     dataloader = _images_per_s(loader_batches, steps, batch_size, device)
@@ -154,7 +120,11 @@ def merge(report_path: Path, results: list[dict]) -> list[dict]:
 def markdown(report: dict) -> str:
     m = report["machine"]
     where = m["gpu"] or f"{m['cpu_cores']}-core {m['processor']} CPU"
-    lines = [f"Mode **{report['mode']}** on {where}, torch {m['torch']}, {report['date']}.", "",
+    peak = report.get("peak") or {}
+    rate = f" ({peak['n']}² {peak['dtype']} matmul at {peak['gflop_per_s']:,.0f} GFLOP/s)" \
+        if peak else ""
+    lines = [f"Mode **{report['mode']}** on {where}{rate}, torch {m['torch']}, {report['date']}.",
+             "",
              "| notebook | status | wall time | figures (target: met / missed) |",
              "|---|---|---|---|"]
     if any(r.get("date", report["date"]) != report["date"] for r in report["notebooks"]):
@@ -207,9 +177,11 @@ def peer_lines(report: dict) -> list[str]:
         r = p["ratio"]
         lines += ["", f"Peer baseline: Hugging Face diffusers' `UNet2DModel` ({p['parameters']:,} "
                   f"parameters) + `DDPMScheduler`, trained {p['train_seconds']:.0f} s on this "
-                  f"machine (06's U-Net trained as long), sampled with `DDIMScheduler` at 50 steps "
+                  f"machine (as long as the course's best model, {p.get('against', 'DDIM 50')}, "
+                  f"trained), sampled with `DDIMScheduler` at 50 steps "
                   f"({p['n']} images), scored with the same kit (`tools/peer.py`):", "",
-                  "| | course (06, DDIM 50) | diffusers | ratio course / diffusers |",
+                  f"| | course ({p.get('against', 'DDIM 50')}) | diffusers | ratio course / "
+                  "diffusers |",
                   "|---|---|---|---|",
                   f"| inception score | {p['ours']['inception_score']:.2f} | "
                   f"{p['inception_score']:.2f} | **{r['inception_score']:.2f}** |",
@@ -225,10 +197,10 @@ def peer_lines(report: dict) -> list[str]:
 
 
 def figures(report: dict, out: Path, docs: Path) -> dict:
-    """Draw the two pictures into `out`; for the cpu and gpu modes copy them into `docs` too (the
-    README shows them). Returns their paths as the README links them."""
+    """Draw the two pictures into `out`; for the cpu and gpu modes copy them into `docs` too
+    (beside the report). Returns their file names as the report links them."""
     mode, m = report["mode"], report["machine"]
-    families, grids = bench_figures.collect(out / mode / "results", mode)
+    families, grids = bench_figures.collect(out / mode / "results")
     peer_grid = out / mode / "peer-samples.pt"
     if report.get("peer"):
         families.append(report["peer"])
@@ -246,66 +218,64 @@ def figures(report: dict, out: Path, docs: Path) -> dict:
     docs.mkdir(exist_ok=True)
     for kind, path in drawn.items():
         shutil.copy(path, docs / f"bench-{mode}-{kind}.png")
-    return {kind: f"docs/bench-{mode}-{kind}.png" for kind in drawn}
+    return {kind: f"bench-{mode}-{kind}.png" for kind in drawn}
 
 
-def update_readme(readme: Path, mode: str, table: str) -> bool:
-    """Replace the text between <!-- bench:MODE --> and <!-- /bench:MODE --> in the README."""
-    text = readme.read_text()
-    pattern = re.compile(rf"(<!-- bench:{mode} -->\n).*?(<!-- /bench:{mode} -->)", re.S)
-    if not pattern.search(text):
-        return False
-    readme.write_text(pattern.sub(lambda m: m.group(1) + table + m.group(2), text))
-    return True
+def document(report: dict) -> str:
+    """docs/results-<mode>.md, whole."""
+    mode = report["mode"]
+    return (f"# Benchmark: {mode} mode\n\n_Written whole by `make bench MODE={mode}`; do not edit "
+            f"by hand._\n\n{markdown(report)}")
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description="Run every notebook in one mode and report.")
-    parser.add_argument("--mode", choices=sorted(ENV), required=True)
-    parser.add_argument("--notebooks", nargs="*", type=Path,
-                        default=sorted((places.REPO / "notebooks").glob("*.ipynb")))
+    parser.add_argument("--mode", choices=["quick", "cpu", "gpu"], required=True)
+    parser.add_argument("--notebooks", nargs="*", type=Path, default=runner.notebooks())
     parser.add_argument("--out", type=Path, default=places.REPO / "build" / "bench")
-    parser.add_argument("--readme", type=Path, default=places.REPO / "README.md")
-    parser.add_argument("--timeout", type=int, default=900,
-                        help="seconds per cell")
+    parser.add_argument("--docs", type=Path, default=places.REPO / "docs",
+                        help="where results-<mode>.md and the pictures go")
+    parser.add_argument("--jobs", type=int, default=1, help="notebooks run at once")
+    parser.add_argument("--timeout", type=int, default=900, help="seconds per cell")
     parser.add_argument("--no-peer", action="store_true", help="skip the peer baseline")
     args = parser.parse_args(argv)
-    if args.mode == "gpu" and not torch.cuda.is_available():
-        print("bench: MODE=gpu needs a CUDA GPU; use MODE=cpu or MODE=quick here.", file=sys.stderr)
+    device = bench_device(args.mode)
+    if args.mode == "gpu" and device.type == "cpu":
+        print("bench: MODE=gpu needs a GPU; use MODE=cpu or MODE=quick here.", file=sys.stderr)
         return 2
     report_path = args.out / f"{args.mode}.json"
     today = datetime.date.today().isoformat()
-    report, done = {"mode": args.mode, "date": today, "machine": machine()}, []
+    report = {"mode": args.mode, "date": today, "machine": machine(device),
+              "peak": matmul_peak(device)}  # this machine's rate now, before the notebooks run
     previous = json.loads(report_path.read_text()) if report_path.exists() else {}
+    done = []
 
-    def save():  # after every notebook: a run stopped half-way keeps what it measured
+    def save(row=None):  # after every notebook: a run stopped half-way keeps what it measured
+        if row is not None:
+            done.append({**row, "date": today})
         report["notebooks"] = merge(report_path, done)
         report["total_wall_time_s"] = round(sum(r["wall_time_s"] for r in report["notebooks"]), 1)
         args.out.mkdir(parents=True, exist_ok=True)
         report_path.write_text(json.dumps(report, indent=2))
 
-    for path in args.notebooks:
-        print(f"bench: {path.name} in {args.mode} mode ...", flush=True)
-        done.append({**run_notebook(path, args.mode, args.out / args.mode, args.timeout),
-                     "date": today})
-        print(f"bench: {path.name}: {done[-1]['status']}, {done[-1]['wall_time_s']} s")
-        save()
-    device = runtime.pick_device() if args.mode != "cpu" else torch.device("cpu")
-    report["data_path"] = data_path_comparison(args.mode)
-    report["peak"] = matmul_peak(device)
+    env = runner.settings(args.mode, retrain=True,  # the times include the training
+                          threads=1 if args.jobs > 1 else None)
+    runner.execute_all(args.notebooks, args.out / args.mode, env, args.jobs, args.timeout, save)
+    report["data_path"] = data_path_comparison(args.mode, device)
     report["peer"] = None if args.no_peer else peer.compare(done, device)
     if report["peer"]:  # its samples, for the picture of every family's samples
         (args.out / args.mode).mkdir(parents=True, exist_ok=True)
         torch.save(report["peer"].pop("grid"), args.out / args.mode / "peer-samples.pt")
-    elif not args.no_peer:  # 06 not run this time: keep the last peer baseline
+    elif not args.no_peer:  # no qualifying notebook run this time: keep the last peer baseline
         report["peer"] = previous.get("peer")
-    report["figures"] = figures(report, args.out, args.readme.parent / "docs")
+    report["figures"] = figures(report, args.out, args.docs)
     save()
-    table = markdown(report)
-    (args.out / f"{args.mode}.md").write_text(table)
-    print(table)
-    if args.readme.exists() and update_readme(args.readme, args.mode, table):
-        print(f"bench: updated the {args.mode} table in {args.readme.name}")
+    text = document(report)
+    (args.out / f"{args.mode}.md").write_text(text)
+    print(text)
+    args.docs.mkdir(parents=True, exist_ok=True)
+    (args.docs / f"results-{args.mode}.md").write_text(text)
+    print(f"bench: wrote {args.docs / f'results-{args.mode}.md'}")
     return 0 if all(r["status"] == "ok" for r in done) else 1
 
 

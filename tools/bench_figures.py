@@ -1,7 +1,7 @@
 """The two pictures of `make bench`: every generative family of the course compared (sample quality
 against sampling time, and the test NLL where the family has one), and a grid of samples, one row
 per family at the same size. Both are drawn from what the notebooks recorded with
-`evaluate.record(..., families=[evaluate.family(...)])`, plus the peer baseline.
+`evaluate.report(..., families=[evaluate.family(...)])`, plus the peer baseline.
 """
 
 import json
@@ -14,12 +14,12 @@ import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 
 
-def collect(results: Path, mode: str) -> tuple[list[dict], dict[str, torch.Tensor]]:
-    """The families recorded by the notebooks of one mode (in notebook order) and their grids."""
+def collect(results: Path) -> tuple[list[dict], dict[str, torch.Tensor]]:
+    """The families the notebooks of a run reported (in notebook order) and their grids."""
     families, grids = [], {}
-    for path in sorted(results.glob(f"*-{mode}.json")):
+    for path in sorted(results.glob("*.json")):
         entries = json.loads(path.read_text()).get("families", [])
-        families += [{**f, "notebook": path.stem.rsplit("-", 1)[0]} for f in entries]
+        families += [{**f, "notebook": path.stem} for f in entries]
         samples = path.with_name(f"{path.stem}-samples.pt")
         if entries and samples.exists():
             grids.update(torch.load(samples, weights_only=True))

@@ -183,7 +183,7 @@ def lab() -> None:
 
 def classifier() -> None:
     setup()
-    py("-m", "tools.classifier")
+    py("-m", "tools.instrument")
 
 
 def lint() -> None:
@@ -206,7 +206,6 @@ def notebook_env() -> dict:
     own = os.environ.get("DGM_CHECKPOINTS") or str(
         Path(os.environ.get("DGM_DATA") or ROOT / "data") / "checkpoints")
     return {"DGM_CIFAR10": "1", "DGM_DATA": str(TEST_DATA),
-            "DGM_RESULTS": str(TEST_DATA / "results"),
             "DGM_CHECKSUMS": str(TEST_DATA / "checksums.json"),
             "DGM_CHECKPOINTS": os.pathsep.join([str(TEST_DATA / "checkpoints"), own])}
 
@@ -222,36 +221,32 @@ def test(mirror=None) -> None:
     py("-m", "pytest", *NBVAL, *PARALLEL, *notebooks(), env={**quick, **notebook_env()})
 
 
-def _emulated(extra: dict) -> dict:
-    """Kernels with the emulated device installed by an IPython start-up file; every training run
-    under its audit (DGM_RETRAIN=1)."""
-    startup = ROOT / "build" / "ipython" / "profile_default" / "startup"
-    startup.mkdir(parents=True, exist_ok=True)
-    shutil.copy(ROOT / "tests" / "emulated_kernel.py", startup / "00-emulated-device.py")
-    return {"IPYTHONDIR": str(ROOT / "build" / "ipython"), "DGM_TESTS": str(ROOT / "tests"),
-            "DGM_RETRAIN": "1", "OMP_NUM_THREADS": "1", **notebook_env(), **extra}
+def runner(*args, env: dict | None = None) -> None:
+    """tools.runner in .venv: the one way notebooks are executed outside nbval."""
+    py("-m", "tools.runner", *args, env=env)
 
 
 def test_devices() -> None:
-    """Every notebook (quick) on an emulated CUDA GPU, then on an emulated Apple MPS device."""
+    """Every notebook (quick) on an emulated CUDA GPU, then on an emulated Apple MPS device, each
+    training run under the audit of steps that make the host wait (DGM_RETRAIN=1)."""
     data()
     classifier()
     test_data()
     for kind in ("cuda", "mps"):
-        py("-m", "pytest", *NBVAL, *PARALLEL, *notebooks(),
-           env=_emulated({"DGM_QUICK": "1", "DGM_EMULATE": kind}))
+        runner("--mode", "quick", "--retrain", "--emulate", kind, "--jobs", "2",
+               "--out", f"build/devices/{kind}", env=notebook_env())
 
 
 def test_gpu_smoke() -> None:
-    """gpu-mode sizes with quick counts on the emulated CUDA GPU; measures into build/smoke/."""
+    """gpu-mode sizes with quick counts on the emulated CUDA GPU; measures into build/smoke/ and
+    prints the estimated gpu budgets (tools/gpu_budget.py)."""
     data()
     classifier()
     test_data()
     shutil.rmtree(ROOT / "build" / "smoke", ignore_errors=True)
-    py("-m", "pytest", *NBVAL, *PARALLEL, *notebooks(), env=_emulated(
-        {"DGM_QUICK": "0", "DGM_SMOKE": "1", "DGM_EMULATE": "cuda",
-         "DGM_EMULATE_REPORT": str(ROOT / "build" / "smoke")}))
-    py("tests/gpu_budget.py", "build/smoke")
+    runner("--smoke", "--retrain", "--emulate", "cuda", "--jobs", "2", "--out",
+           "build/smoke/run", env=notebook_env())
+    py("-m", "tools.gpu_budget", "build/smoke")
 
 
 def _extra(requirements: str) -> None:
@@ -305,11 +300,7 @@ def run_notebooks(out: str = "build/run") -> None:
     """Execute every notebook in this machine's default mode into build/run/ (trained models are
     reused)."""
     data()
-    for nb in notebooks():
-        print(f"run: {nb}")
-        py("-m", "jupyter", "nbconvert", "--to", "notebook", "--execute",
-           "--ExecutePreprocessor.timeout=3600", "--output-dir", out, nb,
-           env={"DGM_RESULTS": str(ROOT / out / "results")})
+    runner("--out", out, "--timeout", "3600")
 
 
 def site() -> None:

@@ -1,9 +1,11 @@
 """`python -m tools.site RUN_DIR OUT_DIR` (`make site`): the course as a static website, from
 notebooks already executed (by `make run`), with Sphinx and myst-nb, executing nothing again.
 
-Pages: a home page (the README's overview, the notebook table and the results), one page per
-notebook with its figures, tables and math, and the student workflow. Each notebook page opens
-with the mode, machine and date it was executed on (from the figures the notebook recorded).
+Pages: a home page (the README, whole), one page per notebook with its figures, tables and math,
+and one page per file of docs/ named in DOCS (read by name, never by heading; a missing file is
+skipped), with their links made to work on the site and the pictures they show copied beside
+them. Each notebook page opens with the mode, machine and date it was executed on (from the
+figures the notebook recorded).
 Widgets become their last state: a progress bar its final text, a slider its value, an
 interactive plot its last figure. Math is rendered by a local copy of MathJax 3 (its SVG
 output, which needs no web fonts), taken from the sphinx-mathjax-offline package on PyPI: the site
@@ -15,6 +17,7 @@ import html
 import importlib.util
 import json
 import platform
+import posixpath
 import re
 import shutil
 import subprocess
@@ -44,19 +47,70 @@ suppress_warnings = ["myst.header", "mystnb.unknown_mime_type"]
 '''
 
 
-def readme_sections() -> dict[str, str]:
-    """The README's `## ` sections by title, with each link that would break on the site (an
-    anchor of another section, a file outside the site) reduced to its text."""
-    parts = re.split(r"^## ", (REPO / "README.md").read_text(), flags=re.M)
-    sections = {p.split("\n", 1)[0].strip(): "## " + p for p in parts[1:]}
-    sections["intro"] = parts[0]
+# The pages of docs/ the site shows, in the order of its "Using the course" menu.
+DOCS = ("running", "teaching", "results-cpu", "results-gpu", "results-quick", "gpu-budget",
+        "history")
+# [text](target) or ![text](target); the text may hold one picture, as a badge's link does.
+LINK = re.compile(r"(!?)\[((?:!\[[^\[\]]*\]\([^)\s]*\)|[^\[\]])*)\]\(([^)\s]+)\)")
 
-    def keep(match):
-        text, target = match.groups()
-        ok = target.startswith(("http://", "https://")) or re.fullmatch(
-            r"notebooks/\d\d_\w+\.ipynb", target)
-        return match.group(0) if ok else text
-    return {k: re.sub(r"\[([^\]]+)\]\(([^)\s]+)\)", keep, v) for k, v in sections.items()}
+
+def site_links(text: str, folder: str) -> tuple[str, set[str]]:
+    """(text, pictures): the Markdown of REPO/<folder>/*.md with its links made to work on the site,
+    where every page lies at the top next to notebooks/. A notebook's link stays; a page of docs/
+    becomes that site page; a picture of docs/ is kept by its name (and returned, to be copied); an
+    address on the web stays, but a picture from it becomes its text (the site loads nothing from
+    another host); any other file outside the site becomes the link's text."""
+    pictures: set[str] = set()
+
+    def fix(match):
+        bang, text, target = match.groups()
+        text = LINK.sub(fix, text)  # a picture inside the link's text
+        if target.startswith(("http://", "https://", "mailto:")):
+            return text if bang else f"[{text}]({target})"
+        path, hashmark, fragment = target.partition("#")
+        if not path:  # an anchor on the same page
+            return f"{bang}[{text}]({target})"
+        path = posixpath.normpath(posixpath.join(folder, path))
+        anchor = hashmark + fragment
+        if re.fullmatch(r"notebooks/\d\d_\w+\.ipynb", path):
+            return f"{bang}[{text}]({path}{anchor})"
+        page = re.fullmatch(r"docs/([\w-]+)\.md", path)
+        if page and page.group(1) in DOCS and (REPO / path).is_file():
+            return f"{bang}[{text}]({page.group(1)}.md{anchor})"
+        if path == "README.md":
+            return f"{bang}[{text}](index.md{anchor})"
+        if bang and re.fullmatch(r"docs/[\w.-]+\.(png|svg|jpg)", path) and (REPO / path).is_file():
+            pictures.add(path)
+            return f"![{text}]({posixpath.basename(path)})"
+        return text
+    return LINK.sub(fix, text), pictures
+
+
+def write_pages(src: Path) -> list[str]:
+    """Write the home page (the README whole, then the menus) and one page per existing file of
+    DOCS into the site's source folder `src`, with the pictures they show; the notebooks already
+    written into src/notebooks/ make the first menu. Returns the names of the docs pages."""
+    src.mkdir(parents=True, exist_ok=True)
+    pages, pictures = [], set()
+    for name in DOCS:
+        path = REPO / "docs" / f"{name}.md"
+        if not path.is_file():
+            continue
+        text, shown = site_links(path.read_text(), "docs")
+        (src / f"{name}.md").write_text(text)
+        pages.append(name)
+        pictures |= shown
+    home, shown = site_links((REPO / "README.md").read_text(), "")
+    pictures |= shown
+    for picture in sorted(pictures):
+        shutil.copy(REPO / picture, src / posixpath.basename(picture))
+    notebooks = sorted((src / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    (src / "index.md").write_text(
+        home.rstrip("\n") + "\n\n```{toctree}\n:maxdepth: 1\n:caption: Notebooks\n\n"
+        + "\n".join(f"notebooks/{p.stem}" for p in notebooks)
+        + "\n```\n\n```{toctree}\n:maxdepth: 1\n:caption: Using the course\n\n"
+        + "\n".join(pages) + "\n```\n")
+    return pages
 
 
 def _text(html_value: str) -> str:
@@ -135,17 +189,7 @@ def build(run_dir: Path, out_dir: Path) -> None:
     for path in notebooks:
         nb = prepare(nbformat.read(path, as_version=4), banner(path.stem, run_dir / "results"))
         nbformat.write(nb, src / "notebooks" / path.name)
-    readme = readme_sections()
-    results = [k for k in readme if k.startswith("Results")]
-    (src / "index.md").write_text(
-        readme["intro"] + "\n" + readme["The notebooks"] + "\n"
-        + "".join(readme[k] for k in results)
-        + "\n```{toctree}\n:maxdepth: 1\n:caption: Notebooks\n\n"
-        + "\n".join(f"notebooks/{p.stem}" for p in notebooks)
-        + "\n```\n\n```{toctree}\n:maxdepth: 1\n:caption: Using the course\n\nworkflow\n```\n")
-    (src / "workflow.md").write_text("# Student workflow\n\n" + readme["Two commands"].replace(
-        "## Two commands", "## The two commands") + readme["Student workflow"].replace(
-        "## Student workflow", "## Exercises, copies and saving"))
+    write_pages(src)
     done = subprocess.run([sys.executable, "-m", "sphinx", "-b", "html", "-q", str(src),
                            str(out_dir)], capture_output=True, text=True)
     if done.returncode:

@@ -9,7 +9,6 @@ Run as `python -m tools.student notebooks student [--force]` (what `make student
 """
 
 import argparse
-import hashlib
 import json
 import os
 import re
@@ -19,6 +18,7 @@ from pathlib import Path
 
 import nbformat
 
+from helpers import places
 from helpers.places import home
 from helpers.stub import STUB
 
@@ -127,14 +127,8 @@ def grading_metadata(nb: nbformat.NotebookNode) -> None:
             mark(code[i + 1], f"check_{name}", grade=True, locked=True, points=1)
 
 
-def _digest(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
 def _write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    places.write_atomic(path, lambda tmp: tmp.write_text(text))
 
 
 def write_student_copies(src: Path, dst: Path, force: bool = False) -> dict[str, str]:
@@ -149,8 +143,8 @@ def write_student_copies(src: Path, dst: Path, force: bool = False) -> dict[str,
         if not target.exists():
             report[name] = "written"
         else:
-            current = _digest(target.read_text())
-            if current == _digest(text):
+            current = places.digest(target.read_text())
+            if current == places.digest(text):
                 report[name] = "up to date"
                 manifest[name] = current
                 continue
@@ -165,7 +159,7 @@ def write_student_copies(src: Path, dst: Path, force: bool = False) -> dict[str,
             else:
                 report[name] = "updated"
         _write(target, text)
-        manifest[name] = _digest(text)
+        manifest[name] = places.digest(text)
     _write(manifest_path, json.dumps(manifest, indent=1, sort_keys=True))
     return report
 

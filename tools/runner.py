@@ -1,0 +1,136 @@
+"""The one way the course executes notebooks outside the test suite's nbval: `make run`, the site,
+the benchmark, the emulated-device runs and the gpu-smoke run all call `execute_all`.
+
+    python -m tools.runner --out DIR [--mode quick|cpu|gpu] [--jobs N] [--retrain]
+                           [--emulate cuda|mps] [--smoke] [NOTEBOOK ...]
+
+Each notebook runs top to bottom in a fresh kernel (its start counts in its time) whose IPython
+start-up file attaches the harness (tools/kernel_hooks.py); after its last cell the harness saves
+the notebook's `results` with what it measured to DIR/results/<notebook>.json. The executed copy
+goes to DIR/<notebook>.ipynb, outputs included. A notebook that fails, or a kernel that dies or
+hangs past the cell timeout, fails that notebook only; the exit status says whether all passed.
+"""
+
+import argparse
+import json
+import os
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
+
+ROOT = Path(__file__).resolve().parent.parent
+MODES = {  # the kernels' settings per mode (helpers.config); None: this machine's default
+    None: {},
+    "quick": {"DGM_QUICK": "1"},
+    "cpu": {"DGM_QUICK": "0", "DGM_MODE": "cpu", "DGM_DEVICE": "cpu"},
+    "gpu": {"DGM_QUICK": "0", "DGM_MODE": "gpu"},  # CUDA, else Apple MPS
+}
+STARTUP = """import sys
+sys.path.insert(0, {root!r})
+from tools import kernel_hooks
+kernel_hooks.install()
+"""
+SAVE = "from tools import kernel_hooks; kernel_hooks.save()"
+
+
+def notebooks() -> list[Path]:
+    return sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+
+
+def _ipython_dir() -> Path:
+    """An IPython profile whose start-up file attaches the harness (the user's own is untouched)."""
+    folder = ROOT / "build" / "ipython"
+    startup = folder / "profile_default" / "startup"
+    startup.mkdir(parents=True, exist_ok=True)
+    (startup / "00-harness.py").write_text(STARTUP.format(root=str(ROOT)))
+    return folder
+
+
+def execute(path: Path, out: Path, env: dict, timeout: int = 900) -> dict:
+    """Run one notebook in a fresh kernel with `env` added to the environment; return its status,
+    wall time and what its harness saved ({} where it failed before the end)."""
+    path, out = Path(path).resolve(), Path(out).resolve()
+    saved = out / "results" / f"{path.stem}.json"
+    saved.unlink(missing_ok=True)
+    nb = nbformat.read(path, as_version=4)
+    nb.cells.append(nbformat.v4.new_code_cell(SAVE))
+    client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
+                            resources={"metadata": {"path": str(path.parent)}})
+    kernel_env = {**os.environ, **env, "IPYTHONDIR": str(_ipython_dir()),
+                  "DGM_HARNESS_NOTEBOOK": path.stem, "DGM_HARNESS_OUT": str(out / "results")}
+    start = time.perf_counter()
+    try:
+        client.execute(env=kernel_env)
+        status = "ok"
+    except CellExecutionError as err:
+        status = f"failed: {err.ename}: {str(err.evalue)[:300]}"
+        print(f"runner: {path.name} failed:\n{str(err)[-3000:]}", file=sys.stderr)
+    except Exception as err:  # a dead or stuck kernel (nbclient's timeout)
+        reason = (str(err).splitlines() or [""])[0][:300]
+        status = f"failed: {type(err).__name__}: {reason}"
+    wall = time.perf_counter() - start
+    nb.cells.pop()  # the harness's cell is not part of the notebook
+    out.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, out / path.name)
+    recorded = json.loads(saved.read_text()) if saved.exists() else {}
+    return {"metrics": {}, "targets": {}, "training": {}, "families": [], **recorded,
+            "notebook": path.stem, "status": status, "wall_time_s": round(wall, 1)}
+
+
+def settings(mode: str | None = None, retrain: bool = False, emulate: str | None = None,
+             smoke: bool = False, threads: int | None = None) -> dict:
+    """The kernels' environment for a run: the mode's settings, DGM_RETRAIN, the emulated device,
+    the smoke run (gpu sizes, quick counts, measured into build/smoke) and OpenMP threads."""
+    env = dict(MODES[mode])
+    if retrain:
+        env["DGM_RETRAIN"] = "1"
+    if emulate:
+        env["DGM_EMULATE"] = emulate
+    if smoke:
+        env.update(MODES["gpu"], DGM_SMOKE="1",
+                   DGM_EMULATE_REPORT=str(ROOT / "build" / "smoke"))
+    if threads:
+        env["OMP_NUM_THREADS"] = str(threads)
+    return env
+
+
+def execute_all(paths, out: Path, env: dict, jobs: int = 1, timeout: int = 900,
+                after=None) -> list[dict]:
+    """Run the notebooks, `jobs` at a time (each in its own process and kernel), in order of the
+    list; `after(row)` is called as each finishes (the benchmark saves its report there)."""
+    rows = []
+    with ProcessPoolExecutor(max_workers=max(1, jobs)) as pool:
+        futures = [pool.submit(execute, p, out, env, timeout) for p in paths]
+        for path, future in zip(paths, futures, strict=True):
+            row = future.result()
+            print(f"runner: {Path(path).name}: {row['status']}, {row['wall_time_s']} s", flush=True)
+            rows.append(row)
+            if after:
+                after(row)
+    return rows
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("notebooks", nargs="*", type=Path, default=notebooks())
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--mode", choices=["quick", "cpu", "gpu"])
+    parser.add_argument("--jobs", type=int, default=1)
+    parser.add_argument("--retrain", action="store_true")
+    parser.add_argument("--emulate", choices=["cuda", "mps"])
+    parser.add_argument("--smoke", action="store_true")
+    parser.add_argument("--timeout", type=int, default=900, help="seconds per cell")
+    args = parser.parse_args(argv)
+    env = settings(args.mode, args.retrain, args.emulate, args.smoke,
+                   threads=1 if args.jobs > 1 else None)
+    rows = execute_all(args.notebooks or notebooks(), args.out, env, args.jobs, args.timeout)
+    return 0 if all(r["status"] == "ok" for r in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
