@@ -10,7 +10,7 @@ import torch
 MAX_WIDTH = 10.0  # inches: 900 pixels at the course style's 90 dpi
 
 
-def fit(width: float, height: float) -> tuple[float, float]:
+def within_width(width: float, height: float) -> tuple[float, float]:
     """A figure size no wider than MAX_WIDTH, with the same aspect ratio."""
     scale = min(1.0, MAX_WIDTH / width)
     return width * scale, height * scale
@@ -35,7 +35,7 @@ def show_images(images: torch.Tensor, nrow: int = 8, title: str | None = None, a
     """Show a batch of images (N, C, H, W) with values in [0, 1] as one grid."""
     if images.ndim == 3:
         images = images.unsqueeze(1)  # (N, 1, H, W)
-    ax = ax or plt.figure(figsize=fit(min(nrow, 12) * 0.6 + 0.5,
+    ax = ax or plt.figure(figsize=within_width(min(nrow, 12) * 0.6 + 0.5,
                                       0.6 * -(-len(images) // nrow) + 0.6)).gca()
     ax.imshow(_to_grid(images, nrow), vmin=0, vmax=1)
     ax.set_axis_off()
@@ -46,7 +46,7 @@ def show_images(images: torch.Tensor, nrow: int = 8, title: str | None = None, a
 
 def show_image_rows(rows: dict[str, torch.Tensor], nrow: int = 10):
     """Several labelled grids side by side, e.g. {"data": x, "independent": s1, "Markov": s2}."""
-    fig, axes = plt.subplots(1, len(rows), figsize=fit(4.2 * len(rows), 4.4))
+    fig, axes = plt.subplots(1, len(rows), figsize=within_width(4.2 * len(rows), 4.4))
     for ax, (name, images) in zip(axes if len(rows) > 1 else [axes], rows.items(), strict=True):
         show_images(images, nrow=nrow, title=name, ax=ax)
     fig.tight_layout()
@@ -71,7 +71,7 @@ def plot_curves(curves: dict[str, tuple], xlabel: str = "step", ylabel: str = "l
 def plot_history(history: dict[str, list[float]], keys=None, title: str | None = None):
     """Training curves from `train.fit`'s history: one panel per logged term."""
     keys = keys or [k for k in history if k != "step"]
-    fig, axes = plt.subplots(1, len(keys), figsize=fit(4.5 * len(keys), 3.2),
+    fig, axes = plt.subplots(1, len(keys), figsize=within_width(4.5 * len(keys), 3.2),
                              squeeze=False)
     for ax, key in zip(axes[0], keys, strict=True):
         plot_curves({key: (history["step"], history[key])}, ylabel=key, ax=ax)
@@ -110,7 +110,7 @@ def show_strip(frames: list[torch.Tensor], labels: list[str] | None = None,
     """
     stacked = torch.stack([f.detach().float().cpu() for f in frames], 1)  # (N, T, C, H, W)
     n, t = stacked.shape[:2]
-    fig, ax = plt.subplots(figsize=fit(0.9 * t + 0.5, 0.9 * n + 0.6))
+    fig, ax = plt.subplots(figsize=within_width(0.9 * t + 0.5, 0.9 * n + 0.6))
     show_images(stacked.flatten(0, 1), nrow=t, ax=ax, title=title)
     if labels:
         step = stacked.shape[-1] + 1

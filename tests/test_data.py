@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from helpers import data, datafiles, places, runtime
-from tools.data import main as fetch_command
+from tools.fetch_data import main as fetch_command
 
 REPO = places.REPO
 MNIST_RAW = data.data_root() / "MNIST" / "raw"

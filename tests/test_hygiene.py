@@ -107,7 +107,8 @@ def test_no_figure_is_wider_than_the_column(path):
     source = "\n".join(c.source for c in nbformat.reads(_staged(path), as_version=4).cells)
     widths = [float(w) for w in re.findall(r"figsize=\(([\d.]+),", source)]
     assert all(w <= plot.MAX_WIDTH for w in widths), widths
-    assert plot.fit(21.0, 4.4) == (plot.MAX_WIDTH, pytest.approx(4.4 * plot.MAX_WIDTH / 21))
+    wide = plot.within_width(21.0, 4.4)
+    assert wide == (plot.MAX_WIDTH, pytest.approx(4.4 * plot.MAX_WIDTH / 21))
 
 
 def test_a_notebook_that_cannot_be_cleaned_cannot_be_committed(tmp_path):

@@ -7,15 +7,12 @@ to build/site-shots/ (of every page when a test fails)."""
 
 import os
 import re
-import subprocess
-import sys
-import time
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 import pytest
 
-from tools import site
+from tools import runner, site
 
 pytestmark = pytest.mark.ui
 REPO = Path(__file__).resolve().parent.parent
@@ -26,30 +23,18 @@ PAGES = ["index.html", *(f"{name}.html" for name in DOCS),
          *(f"notebooks/{p.stem}.html" for p in NOTEBOOKS)]
 
 
-def _execute(notebook: Path, out: Path) -> subprocess.Popen:
-    """`make run` in quick mode, on the test suite's data folder and cache."""
-    data = REPO / "build" / "test-data"
-    env = {**os.environ, "DGM_QUICK": "1", "OMP_NUM_THREADS": "1", "DGM_CIFAR10": "1",
-           "DGM_DATA": str(data), "DGM_CHECKSUMS": str(data / "checksums.json"),
-           "DGM_CHECKPOINTS": f"{data / 'checkpoints'}:{REPO / 'data' / 'checkpoints'}",
-           "DGM_RESULTS": str(out / "results")}
-    return subprocess.Popen([sys.executable, "-m", "jupyter", "nbconvert", "--to", "notebook",
-                             "--execute", "--output-dir", str(out), str(notebook)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-
-
 @pytest.fixture(scope="module")
 def built(tmp_path_factory) -> Path:
+    """`make site` in quick mode: the notebooks executed by tools.runner (two at a time, on the
+    test suite's data folder and cache), then the site built from them."""
     run, out = tmp_path_factory.mktemp("run"), tmp_path_factory.mktemp("site") / "site"
-    waiting = list(NOTEBOOKS)
-    running: list[subprocess.Popen] = []
-    while waiting or running:  # two at a time, one per core
-        while waiting and len(running) < 2:
-            running.append(_execute(waiting.pop(0), run))
-        time.sleep(0.5)
-        for proc in [p for p in running if p.poll() is not None]:
-            assert proc.returncode == 0, proc.stderr.read()[-2000:]
-            running.remove(proc)
+    data = REPO / "build" / "test-data"
+    env = {**runner.settings("quick", threads=1), "DGM_CIFAR10": "1", "DGM_DATA": str(data),
+           "DGM_CHECKSUMS": str(data / "checksums.json"),
+           "DGM_CHECKPOINTS": os.pathsep.join([str(data / "checkpoints"),
+                                               str(REPO / "data" / "checkpoints")])}
+    rows = runner.execute_all(NOTEBOOKS, run, env, jobs=2)
+    assert all(r["status"] == "ok" for r in rows), [r["status"] for r in rows]
     site.build(run, out)
     return out
 

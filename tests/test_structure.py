@@ -93,6 +93,8 @@ def _imports(source: str, package: str = "") -> set[str]:
                     found.add(name)
         elif isinstance(node, ast.Import):
             found |= {a.name for a in node.names if a.name in MODULES}
+    if "pkgutil.iter_modules(__path__)" in source:  # a package that imports all its modules
+        found |= {m for m in MODULES if m.startswith(f"{package}.")}
     return found
 
 
@@ -182,8 +184,10 @@ def reached_from(sources: list[str]) -> set[tuple[str, str]]:
         item = todo.pop()
         module, name = item
         target = bindings.get(module, {}).get(name)
-        if target and target[0] == "def":  # re-exported (helpers.checks): the real one
+        if target and target[0] == "def":  # re-exported: the real one
             todo.add(target[1:])
+        if MODULES.get(module, Path()).name == "__init__.py":  # helpers.checks exports every
+            todo |= {(m, n) for m, n in defs if m.startswith(f"{module}.") and n == name}
         if item in reached:
             continue
         reached.add(item)

@@ -155,14 +155,14 @@ def binder(mirror=None) -> None:
     git_filter(here)
     widget_state(Path(sys.prefix))
     run(here, "-m", "tools.student", "notebooks", "student")
-    run(here, "-m", "tools.data", "fetch", "mnist", *(["--mirror", mirror] if mirror else []))
+    run(here, "-m", "tools.fetch_data", "fetch", "mnist", *(["--mirror", mirror] if mirror else []))
 
 
 # --- the targets --------------------------------------------------------------------------------
 
 def data(names=("mnist",), mirror=None) -> None:
     setup()
-    py("-m", "tools.data", "fetch", *names, *(["--mirror", mirror] if mirror else []))
+    py("-m", "tools.fetch_data", "fetch", *names, *(["--mirror", mirror] if mirror else []))
 
 
 def student(force=False) -> None:

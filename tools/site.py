@@ -5,7 +5,7 @@ Pages: a home page (the README, whole), one page per notebook with its figures, 
 and one page per file of docs/ named in DOCS (read by name, never by heading; a missing file is
 skipped), with their links made to work on the site and the pictures they show copied beside
 them. Each notebook page opens with the mode, machine and date it was executed on (from the
-figures the notebook recorded).
+what the runner saved of its run).
 Widgets become their last state: a progress bar its final text, a slider its value, an
 interactive plot its last figure. Math is rendered by a local copy of MathJax 3 (its SVG
 output, which needs no web fonts), taken from the sphinx-mathjax-offline package on PyPI: the site
@@ -165,11 +165,11 @@ def prepare(nb: nbformat.NotebookNode, banner: str) -> nbformat.NotebookNode:
 
 
 def banner(notebook: str, results: Path) -> str:
-    """Where and how the page was executed, from the figures the notebook recorded."""
-    found = sorted(results.glob(f"{notebook}-*.json"), key=lambda p: p.stat().st_mtime)
-    if not found:
+    """Where and how the page was executed, from what the runner saved of its run."""
+    saved = results / f"{notebook}.json"
+    if not saved.is_file():
         return "> Executed by `make run`; run it yourself with `make lab`."
-    r = json.loads(found[-1].read_text())
+    r = json.loads(saved.read_text())
     machine = r["device_name"] if r["device_name"] != "CPU" else \
         f"a {platform.machine()} CPU ({r['threads']} thread{'s' * (r['threads'] > 1)})"
     return (f"> Executed in **{r['mode']}** mode on {machine}, {r['precision']}, on {r['date']}, "

@@ -2,34 +2,20 @@
 independent reference (torch.distributions, brute-force enumeration, a closed form or numerical
 integration). A check prints one success line, or raises ExerciseError saying what was expected,
 what came back and a hint; wrong types, shapes, dtypes and NaNs get a plain message.
+
+Every `check_<name>` of every module in this package is exported here, so a new notebook's checks
+need only their own module (helpers/checks/<topic>.py).
 """
 
-from .adversarial import (
-    check_discriminator_loss,
-    check_generator_loss,
-    check_optimal_discriminator,
-)
-from .autoregressive import check_bernoulli_nll, check_made_masks, check_sample_autoregressive
-from .core import ExerciseError
-from .counting import (
-    check_categorical_mle,
-    check_markov_log_likelihood,
-    check_markov_order_k_params,
-)
-from .diffusion import check_ddim_step, check_ddpm_step, check_diffusion_loss, check_q_sample
-from .divergences import check_jsd, check_kl_categorical, check_kl_gaussian
-from .multimodal import check_contrastive_loss, check_guided_eps, check_inpaint_step
-from .variational import (
-    check_elbo,
-    check_iwae_bound,
-    check_kl_standard_normal,
-    check_reparameterize,
-)
+import importlib
+import pkgutil
 
-__all__ = ["ExerciseError", "check_categorical_mle", "check_jsd", "check_kl_categorical",
-           "check_kl_gaussian", "check_markov_log_likelihood", "check_markov_order_k_params",
-           "check_reparameterize", "check_kl_standard_normal", "check_elbo", "check_iwae_bound",
-           "check_made_masks", "check_bernoulli_nll", "check_sample_autoregressive",
-           "check_discriminator_loss", "check_generator_loss", "check_optimal_discriminator",
-           "check_q_sample", "check_diffusion_loss", "check_ddpm_step", "check_ddim_step",
-           "check_contrastive_loss", "check_guided_eps", "check_inpaint_step"]
+from .core import ExerciseError
+
+__all__ = ["ExerciseError"]
+for _module in pkgutil.iter_modules(__path__):
+    _found = importlib.import_module(f"{__name__}.{_module.name}")
+    for _name in sorted(vars(_found)):
+        if _name.startswith("check_") and callable(getattr(_found, _name)):
+            globals()[_name] = getattr(_found, _name)
+            __all__.append(_name)

@@ -2,16 +2,11 @@
 step, against the closed forms (the posterior q(x_{t-1} | x_t, x_0) for DDPM) written out here.
 """
 
-import math
 
 import torch
 
+from ..diffusion import cosine_alpha_bar
 from .core import Exercise, ok
-
-
-def _schedule(T=50):
-    f = torch.cos((torch.arange(T + 1, dtype=torch.float64) / T + 0.008) / 1.008 * math.pi / 2) ** 2
-    return (f[1:] / f[0]).clamp(min=1e-4)  # (T,) decreasing from ~1 to ~0
 
 
 def check_q_sample(q_sample) -> None:
@@ -19,7 +14,7 @@ def check_q_sample(q_sample) -> None:
     ex = Exercise(q_sample, "q_sample", "x_t = sqrt(alpha_bar_t) x0 + sqrt(1 - alpha_bar_t) eps, "
                   "with alpha_bar[t] reshaped to (B, 1, ...) so that each example uses its own t")
     gen = torch.Generator().manual_seed(0)
-    alpha_bar = _schedule()
+    alpha_bar = cosine_alpha_bar(50)
     for shape in [(5, 2), (5, 1, 4, 4)]:  # points and images: t must broadcast over the rest
         x0 = torch.randn(shape, generator=gen, dtype=torch.float64)
         noise = torch.randn(shape, generator=gen, dtype=torch.float64)
@@ -58,7 +53,7 @@ def check_diffusion_loss(diffusion_loss) -> None:
                                       "(the paper's steps 1..T); torch.randint excludes its "
                                       "upper bound"})
     T, B = 50, 8192
-    alpha_bar = _schedule(T)
+    alpha_bar = cosine_alpha_bar(T)
     x0 = torch.randn(B, 2, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
     model = _Recorder()
     loss = ex.tensor(ex.call(model, x0, alpha_bar), (), like=[x0])
@@ -106,7 +101,7 @@ def check_ddpm_step(ddpm_step) -> None:
     ex = Exercise(ddpm_step, "ddpm_step", "mean = (x_t - beta_t / sqrt(1 - alpha_bar_t) * eps) / "
                   "sqrt(alpha_t), alpha_t = alpha_bar[t] / alpha_bar[t-1] (alpha_bar before step 0"
                   " is 1); add sigma_t * noise with sigma_t^2 = beta-tilde_t, except at t = 0")
-    alpha_bar = _schedule()
+    alpha_bar = cosine_alpha_bar(50)
     gen = torch.Generator().manual_seed(2)
     x_t, eps, noise = torch.randn(3, 6, 2, generator=gen, dtype=torch.float64)
     for t in (49, 30, 5, 1, 0):

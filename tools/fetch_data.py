@@ -1,5 +1,5 @@
-"""`python -m tools.data fetch NAME... [--mirror DIR]` (`make data`): make each dataset whole in the
-data folder (helpers.datafiles.fetch), from a local mirror or by downloading."""
+"""`python -m tools.fetch_data fetch NAME... [--mirror DIR]` (`make data`): make each dataset
+whole in the data folder (helpers.datafiles.fetch), from a local mirror or by downloading."""
 
 import argparse
 import sys
