@@ -97,3 +97,26 @@ def test_the_audit_catches_a_step_that_reads_a_value_back(device, hooks):
         train.fit(model, chatty, iter(lambda: batch, None), 30, log_every=10)
     quiet = lambda m, b: m(b).pow(2).mean()
     train.fit(model, quiet, iter(lambda: batch, None), 30, log_every=10)
+
+
+def test_a_loop_without_fit_is_scaled_by_the_counts_its_cell_reads(device, hooks, tmp_path,
+                                                                     monkeypatch):
+    monkeypatch.setenv("DGM_CHECKPOINTS", str(tmp_path))
+    monkeypatch.setattr(hooks, "smoke", {"fits": [], "cells": []})
+    hooks.track_own_loops()
+    hooks.measure_training()  # outside it, as install() does
+    steps = hooks.Count(7, 70)
+    monkeypatch.setattr(hooks, "_cell", {"source": "train_gan(steps)",
+                                         "namespace": {"steps": steps}})
+    rt = runtime.Runtime(device, "gpu", 0)
+    model = nn.Linear(3, 1).to(device)
+
+    def run():
+        batches = data.batches(torch.randn(64, 3, device=device), batch_size=16)
+        for _ in range(steps):
+            model(next(batches)).sum().backward()
+        return {"loss": [0.0]}
+
+    train.train_or_load(rt, "00_tiny", "gan", model, run)
+    (fit,) = hooks.smoke["fits"]
+    assert (fit["desc"], fit["steps"], fit["full_steps"]) == ("gan", 7, 70) and fit["ops"] > 0

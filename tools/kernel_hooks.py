@@ -231,6 +231,7 @@ def track_cells(shell) -> None:
 
     def before(info):
         start.update(stats, fits=len(smoke["fits"]), source=info.raw_cell)
+        _cell.update(source=info.raw_cell, namespace=shell.user_ns)
 
     def after(result):
         if "source" not in start:
@@ -244,6 +245,36 @@ def track_cells(shell) -> None:
 
     shell.events.register("pre_run_cell", before)
     shell.events.register("post_run_cell", after)
+
+
+_cell: dict = {}  # the cell being run: its source and the notebook's namespace
+
+
+def track_own_loops() -> None:
+    """A training run that does not go through `fit` (05's two-player loop) is reported like a
+    `fit`: its device work, its steps, and as its gpu steps, its steps times the largest gpu /
+    quick ratio among the counts its cell reads."""
+    from fake_device import stats
+
+    from helpers import train
+
+    train_or_load = train.train_or_load
+
+    def tracked(rt, notebook, name, model, train_fn):
+        before, fits = dict(stats), len(smoke["fits"])
+        try:
+            return train_or_load(rt, notebook, name, model, train_fn)
+        finally:
+            steps = _meters[-1].draws if _meters else 0
+            if steps and len(smoke["fits"]) == fits:
+                ratio = max(_counts_used(_cell.get("source", ""), _cell.get("namespace", {}))
+                            .values(), default=1)
+                smoke["fits"].append({"desc": name, "steps": steps,
+                                      "full_steps": round(steps * ratio),
+                                      "flops": stats["flops"] - before["flops"],
+                                      "ops": stats["ops"] - before["ops"]})
+
+    train.train_or_load = tracked
 
 
 def _write_smoke_report() -> None:
@@ -270,6 +301,7 @@ def install() -> None:
         fake_device.install(kind)
         audit_training_steps()
         track_cells(get_ipython())  # noqa: F821
+        track_own_loops()
     if _smoke():
         smoke_counts()
     measure_training()
