@@ -25,13 +25,18 @@ def _notebook(path, cells):
     return path
 
 
+@pytest.mark.slow  # two kernels: with the slow tests, beside test_new_notebook's benchmark run
 def test_bench_quick_writes_report_and_docs_and_fails_on_a_failing_notebook(tmp_path,
                                                                             monkeypatch):
     monkeypatch.setenv("DGM_CHECKPOINTS", str(tmp_path / "checkpoints"))
+    path = {"model": "m", "steps": 1, "batch_size": 1, "device": "cpu", "speedup": 2.0,
+            "tensors_on_device_images_per_s": 2, "dataloader_images_per_s": 1}
+    monkeypatch.setattr(bench, "data_path_comparison", lambda mode, device: path)
     tiny = _notebook(tmp_path / "00_tiny.ipynb", TINY)
     broken = _notebook(tmp_path / "99_broken.ipynb", ["1 / 0"])
     code = bench.main(["--mode", "quick", "--notebooks", str(tiny), str(broken), "--no-peer",
-                       "--out", str(tmp_path / "bench"), "--docs", str(tmp_path / "docs")])
+                       "--jobs", "2", "--out", str(tmp_path / "bench"),
+                       "--docs", str(tmp_path / "docs")])
     assert code == 1  # a notebook failed
     report = json.loads((tmp_path / "bench" / "quick.json").read_text())
     assert report["mode"] == "quick" and report["machine"]["cpu_cores"] == os.cpu_count()
@@ -45,11 +50,18 @@ def test_bench_quick_writes_report_and_docs_and_fails_on_a_failing_notebook(tmp_
     executed = nbformat.read(tmp_path / "bench" / "quick" / "00_tiny.ipynb", as_version=4)
     assert len(executed.cells) == len(TINY)  # the harness's own cell is not kept
     assert failed["status"].startswith("failed: ") and "ZeroDivisionError" in failed["status"]
-    speed = report["data_path"]
-    assert speed["tensors_on_device_images_per_s"] > 0 and speed["dataloader_images_per_s"] > 0
+    assert report["data_path"] == path  # measured below, with the slow tests
     text = (tmp_path / "docs" / "results-quick.md").read_text()
     assert text.startswith("# Benchmark: quick mode") and "GFLOP/s" in text
     assert "| 00_tiny | ok |" in text and "| 99_broken | failed" in text
+
+
+@pytest.mark.slow
+def test_the_data_path_comparison_times_both_paths_on_the_same_model():
+    speed = bench.data_path_comparison("quick", torch.device("cpu"))
+    assert speed["tensors_on_device_images_per_s"] > 0 and speed["dataloader_images_per_s"] > 0
+    assert speed["speedup"] == pytest.approx(speed["tensors_on_device_images_per_s"]
+                                             / speed["dataloader_images_per_s"], rel=0.01)
 
 
 def test_a_partial_run_keeps_the_other_rows_of_the_previous_report(tmp_path):

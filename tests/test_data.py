@@ -25,6 +25,7 @@ def test_mnist_is_float_images_in_unit_range_with_labels():
     assert xt.shape == (100, 1, 28, 28)
 
 
+@pytest.mark.xdist_group("torchvision")  # one worker pays for its import (seconds)
 def test_the_own_readers_agree_with_torchvision():
     """MNIST is read from its IDX files without torchvision (whose import takes seconds in every
     kernel): the same tensors as torchvision's reader, and the same CIFAR-10 checksums."""
@@ -142,6 +143,7 @@ def cifar(tmp_path, monkeypatch):
     data._load_cpu.cache_clear()
 
 
+@pytest.mark.xdist_group("torchvision")
 def test_cifar10_reads_through_torchvision_from_files_in_its_own_format(cifar, tmp_path):
     shutil.copytree(cifar / cifar_fixture.FOLDER, tmp_path / "root" / cifar_fixture.FOLDER)
     x, x_test = data.optional_cifar10("train"), data.optional_cifar10("test")

@@ -11,7 +11,7 @@ import torch
 from helpers import classifier, data, evaluate, runtime
 from tools import instrument
 
-N = 2000
+N = 1000
 
 
 @pytest.fixture(scope="module")

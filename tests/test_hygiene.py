@@ -42,6 +42,8 @@ def test_notebook_is_stripped_and_follows_the_template(path):
     assert "## Summary" in text and "## References" in text and "**Exercises**" in text
     assert text.index("## Published numbers") < text.index("## Summary")
     assert "| source |" in text, "the published numbers are a table that names its sources"
+    restated = re.findall(r"targets?\b[^.]{0,80}?[≥≤<>]=?\s*\d[^.]*", text)
+    assert not restated, f"the targets are stated once, in the last code cell: {restated}"
     assert "\nresults = evaluate.report(rt, " in f"\n{code[-1].source}", \
         "the last code cell builds the notebook's `results` (the harness reads them)"
     too_long = [c.source.splitlines()[0] for c in code if len(c.source.splitlines())

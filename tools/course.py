@@ -217,7 +217,7 @@ def test(mirror=None) -> None:
     classifier()
     test_data()
     quick = {"OMP_NUM_THREADS": "1", "DGM_QUICK": "1"}
-    py("-m", "pytest", "tests", "-n", "2", "--dist", "load", env=quick)
+    py("-m", "pytest", "tests", "-n", "2", "--dist", "loadgroup", env=quick)
     py("-m", "pytest", *NBVAL, *PARALLEL, *notebooks(), env={**quick, **notebook_env()})
 
 

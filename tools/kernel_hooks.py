@@ -7,7 +7,7 @@ with an IPython start-up file that calls `install()`, and after the notebook's l
   forward and backward passes of the first step, counted by PyTorch's FlopCounterMode).
 - `save()` writes the notebook's `results` (the dict its last cell builds with
   `evaluate.report`) with the run's mode, device, wall time, instrument and training figures to
-  $DGM_HARNESS_OUT/<notebook>.json, and its sample grids to <notebook>-samples.pt.
+  the file the runner names ($DGM_HARNESS_RESULTS), and its sample grids beside it.
 - DGM_EMULATE=cuda|mps: the kernel runs on the emulated device (tests/fake_device.py); every
   `train.fit` on it must leave the host alone between logging steps.
 - DGM_SMOKE=1 (with DGM_MODE=gpu): the gpu mode's sizes with the quick mode's amounts of work;
@@ -112,8 +112,8 @@ def save() -> None:
         raise RuntimeError(f"{NOTEBOOK}: the notebook did not end with `results = "
                            "evaluate.report(rt, ...)`")
     families = results.get("families", [])
-    out = Path(os.environ["DGM_HARNESS_OUT"])
-    out.mkdir(parents=True, exist_ok=True)
+    out = Path(os.environ["DGM_HARNESS_RESULTS"])
+    out.parent.mkdir(parents=True, exist_ok=True)
     record = {
         "notebook": NOTEBOOK, "mode": "gpu-smoke" if _smoke() else rt.mode,
         "device": str(rt.device), "device_name": runtime.device_name(rt.device),
@@ -122,9 +122,10 @@ def save() -> None:
         **(instrument.identity() if families else {}), "training": training,
         "metrics": results.get("metrics", {}), "targets": results.get("targets", {}),
         "families": [{k: v for k, v in f.items() if k != "grid"} for f in families]}
-    (out / f"{NOTEBOOK}.json").write_text(json.dumps(record, indent=2))
+    out.write_text(json.dumps(record, indent=2))
     if families:
-        torch.save({f["name"]: f["grid"] for f in families}, out / f"{NOTEBOOK}-samples.pt")
+        torch.save({f["name"]: f["grid"] for f in families},
+                   out.with_name(f"{out.stem}-samples.pt"))
     _write_smoke_report()
 
 

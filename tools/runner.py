@@ -42,6 +42,12 @@ def notebooks() -> list[Path]:
     return sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 
 
+def saved(out: Path, notebook: str) -> Path:
+    """Where the harness saves a notebook's results in a run's output folder (its sample grids
+    beside it, <notebook>-samples.pt): the one place this name is spelled."""
+    return Path(out) / "results" / f"{notebook}.json"
+
+
 def _ipython_dir() -> Path:
     """An IPython profile whose start-up file attaches the harness (the user's own is untouched)."""
     folder = ROOT / "build" / "ipython"
@@ -55,14 +61,14 @@ def execute(path: Path, out: Path, env: dict, timeout: int = 900) -> dict:
     """Run one notebook in a fresh kernel with `env` added to the environment; return its status,
     wall time and what its harness saved ({} where it failed before the end)."""
     path, out = Path(path).resolve(), Path(out).resolve()
-    saved = out / "results" / f"{path.stem}.json"
-    saved.unlink(missing_ok=True)
+    results = saved(out, path.stem)
+    results.unlink(missing_ok=True)
     nb = nbformat.read(path, as_version=4)
     nb.cells.append(nbformat.v4.new_code_cell(SAVE))
     client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
                             resources={"metadata": {"path": str(path.parent)}})
     kernel_env = {**os.environ, **env, "IPYTHONDIR": str(_ipython_dir()),
-                  "DGM_HARNESS_NOTEBOOK": path.stem, "DGM_HARNESS_OUT": str(out / "results")}
+                  "DGM_HARNESS_NOTEBOOK": path.stem, "DGM_HARNESS_RESULTS": str(results)}
     start = time.perf_counter()
     try:
         client.execute(env=kernel_env)
@@ -77,7 +83,7 @@ def execute(path: Path, out: Path, env: dict, timeout: int = 900) -> dict:
     nb.cells.pop()  # the harness's cell is not part of the notebook
     out.mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, out / path.name)
-    recorded = json.loads(saved.read_text()) if saved.exists() else {}
+    recorded = json.loads(results.read_text()) if results.exists() else {}
     return {"metrics": {}, "targets": {}, "training": {}, "families": [], **recorded,
             "notebook": path.stem, "status": status, "wall_time_s": round(wall, 1)}
 

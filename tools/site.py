@@ -26,6 +26,7 @@ from pathlib import Path
 
 import nbformat
 
+from tools import runner
 from tools.student import BANNER
 
 REPO = Path(__file__).resolve().parent.parent
@@ -164,12 +165,12 @@ def prepare(nb: nbformat.NotebookNode, banner: str) -> nbformat.NotebookNode:
     return nb
 
 
-def banner(notebook: str, results: Path) -> str:
+def banner(notebook: str, run_dir: Path) -> str:
     """Where and how the page was executed, from what the runner saved of its run."""
-    saved = results / f"{notebook}.json"
-    if not saved.is_file():
+    results = runner.saved(run_dir, notebook)
+    if not results.is_file():
         return "> Executed by `make run`; run it yourself with `make lab`."
-    r = json.loads(saved.read_text())
+    r = json.loads(results.read_text())
     machine = r["device_name"] if r["device_name"] != "CPU" else \
         f"a {platform.machine()} CPU ({r['threads']} thread{'s' * (r['threads'] > 1)})"
     return (f"> Executed in **{r['mode']}** mode on {machine}, {r['precision']}, on {r['date']}, "
@@ -187,7 +188,7 @@ def build(run_dir: Path, out_dir: Path) -> None:
     if not notebooks:
         raise SystemExit(f"site: no executed notebooks in {run_dir}; run `make run` first")
     for path in notebooks:
-        nb = prepare(nbformat.read(path, as_version=4), banner(path.stem, run_dir / "results"))
+        nb = prepare(nbformat.read(path, as_version=4), banner(path.stem, run_dir))
         nbformat.write(nb, src / "notebooks" / path.name)
     write_pages(src)
     done = subprocess.run([sys.executable, "-m", "sphinx", "-b", "html", "-q", str(src),
