@@ -29,7 +29,7 @@ def built(tmp_path_factory) -> Path:
     test suite's data folder and cache), then the site built from them."""
     run, out = tmp_path_factory.mktemp("run"), tmp_path_factory.mktemp("site") / "site"
     data = REPO / "build" / "test-data"
-    env = {**runner.settings("quick", threads=1), "DGM_CIFAR10": "1", "DGM_DATA": str(data),
+    env = {**runner.settings("quick", jobs=2), "DGM_CIFAR10": "1", "DGM_DATA": str(data),
            "DGM_CHECKSUMS": str(data / "checksums.json"),
            "DGM_CHECKPOINTS": os.pathsep.join([str(data / "checkpoints"),
                                                str(REPO / "data" / "checkpoints")])}

@@ -258,8 +258,7 @@ def main(argv=None) -> int:
         args.out.mkdir(parents=True, exist_ok=True)
         report_path.write_text(json.dumps(report, indent=2))
 
-    env = runner.settings(args.mode, retrain=True,  # the times include the training
-                          threads=1 if args.jobs > 1 else None)
+    env = runner.settings(args.mode, retrain=True, jobs=args.jobs)  # times include training
     runner.execute_all(args.notebooks, args.out / args.mode, env, args.jobs, args.timeout, save)
     report["data_path"] = data_path_comparison(args.mode, device)
     report["peer"] = None if args.no_peer else peer.compare(done, device)

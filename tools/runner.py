@@ -89,9 +89,10 @@ def execute(path: Path, out: Path, env: dict, timeout: int = 900) -> dict:
 
 
 def settings(mode: str | None = None, retrain: bool = False, emulate: str | None = None,
-             smoke: bool = False, threads: int | None = None) -> dict:
+             smoke: bool = False, jobs: int = 1) -> dict:
     """The kernels' environment for a run: the mode's settings, DGM_RETRAIN, the emulated device,
-    the smoke run (gpu sizes, quick counts, measured into build/smoke) and OpenMP threads."""
+    the smoke run (gpu sizes, quick counts, measured into build/smoke), and one OpenMP thread per
+    kernel when `jobs` kernels share the cores."""
     env = dict(MODES[mode])
     if retrain:
         env["DGM_RETRAIN"] = "1"
@@ -100,8 +101,8 @@ def settings(mode: str | None = None, retrain: bool = False, emulate: str | None
     if smoke:
         env.update(MODES["gpu"], DGM_SMOKE="1",
                    DGM_EMULATE_REPORT=str(ROOT / "build" / "smoke"))
-    if threads:
-        env["OMP_NUM_THREADS"] = str(threads)
+    if jobs > 1:
+        env["OMP_NUM_THREADS"] = "1"
     return env
 
 
@@ -132,8 +133,7 @@ def main(argv=None) -> int:
     parser.add_argument("--smoke", action="store_true")
     parser.add_argument("--timeout", type=int, default=900, help="seconds per cell")
     args = parser.parse_args(argv)
-    env = settings(args.mode, args.retrain, args.emulate, args.smoke,
-                   threads=1 if args.jobs > 1 else None)
+    env = settings(args.mode, args.retrain, args.emulate, args.smoke, args.jobs)
     rows = execute_all(args.notebooks or notebooks(), args.out, env, args.jobs, args.timeout)
     return 0 if all(r["status"] == "ok" for r in rows) else 1
 

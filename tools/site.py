@@ -4,8 +4,8 @@ notebooks already executed (by `make run`), with Sphinx and myst-nb, executing n
 Pages: a home page (the README, whole), one page per notebook with its figures, tables and math,
 and one page per file of docs/ named in DOCS (read by name, never by heading; a missing file is
 skipped), with their links made to work on the site and the pictures they show copied beside
-them. Each notebook page opens with the mode, machine and date it was executed on (from the
-what the runner saved of its run).
+them. Each notebook page opens with the mode, machine and date it was executed on (from what
+the runner saved of its run).
 Widgets become their last state: a progress bar its final text, a slider its value, an
 interactive plot its last figure. Math is rendered by a local copy of MathJax 3 (its SVG
 output, which needs no web fonts), taken from the sphinx-mathjax-offline package on PyPI: the site
