@@ -114,3 +114,18 @@ def test_families_reported_by_notebooks_become_the_two_pictures_and_the_tables(t
     table = bench.markdown(report)
     assert "| 00_tiny | tiny | 10 | 2 | 320 | 0.005 | 1.6 | 10% |" in table  # 3.2 GFLOP in 2 s
     assert "![16 samples of every family](bench-cpu-samples.png)" in table
+
+
+def test_the_peer_answers_its_named_counterpart_and_says_when_it_is_missing(capsys):
+    from tools import peer
+
+    unet = {"steps": 10, "images": 640, "seconds": 9.0, "images_per_s": 71.1}
+    ddim = {"name": peer.COUNTERPART[1], "n": 250, "fid_over_floor": 3.0}
+    rows = [{"notebook": "02_autoregressive", "training": {"pixelcnn": {**unet, "seconds": 99}},
+             "families": [{"name": "PixelCNN", "fid_over_floor": 1.0}]},  # better, other kind
+            {"notebook": peer.COUNTERPART[0], "training": {"toy": {**unet, "seconds": 1.0},
+                                                            "unet": unet},
+             "families": [{"name": "DDPM 1000", "fid_over_floor": 2.0}, ddim]}]
+    assert peer.counterpart(rows) == (ddim, unet)  # its family, its notebook's longest training
+    assert peer.compare(rows[:1], torch.device("cpu")) is None
+    assert "no 'DDIM 50' family of 06_diffusion" in capsys.readouterr().err

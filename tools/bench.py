@@ -1,8 +1,8 @@
 """The benchmark behind `make bench MODE=...`: run every notebook headless in one mode through
 tools.runner, collect what each one's harness saved (the notebook's `results`: metrics against the
 targets the notebook states, families; and the training throughput the harness measured),
-measure the machine's matmul rate, train the peer baseline (tools.peer) for as long as the
-course's best model trained, time the data path, and write build/bench/<mode>.json and two
+measure the machine's matmul rate, train the peer baseline (tools.peer) for as long as its
+counterpart (06's U-Net) trained, time the data path, and write build/bench/<mode>.json and two
 pictures (tools.bench_figures). The report is written whole to docs/results-<mode>.md, with the
 pictures beside it for the cpu and gpu modes.
 """
@@ -177,11 +177,10 @@ def peer_lines(report: dict) -> list[str]:
         r = p["ratio"]
         lines += ["", f"Peer baseline: Hugging Face diffusers' `UNet2DModel` ({p['parameters']:,} "
                   f"parameters) + `DDPMScheduler`, trained {p['train_seconds']:.0f} s on this "
-                  f"machine (as long as the course's best model, {p.get('against', 'DDIM 50')}, "
-                  f"trained), sampled with `DDIMScheduler` at 50 steps "
+                  f"machine (as long as 06's U-Net trained), sampled with `DDIMScheduler` at 50 "
+                  f"steps "
                   f"({p['n']} images), scored with the same kit (`tools/peer.py`):", "",
-                  f"| | course ({p.get('against', 'DDIM 50')}) | diffusers | ratio course / "
-                  "diffusers |",
+                  "| | course (06, DDIM 50) | diffusers | ratio course / diffusers |",
                   "|---|---|---|---|",
                   f"| inception score | {p['ours']['inception_score']:.2f} | "
                   f"{p['inception_score']:.2f} | **{r['inception_score']:.2f}** |",
