@@ -1,5 +1,7 @@
-"""Every exercise check passes on the notebook's solution, fails on the student stub, and fails
-on plausible wrong answers with a message (never a deep traceback) for bad shapes, dtypes, NaNs."""
+"""Every exercise check passes on the notebook's solution and on correct answers written
+differently, fails on the student stub, and fails on plausible wrong answers (ours below, and the
+independently written ones of tests/wrong_answers.py) with a message aimed at the mistake, of at
+most five lines and never a traceback. tests/test_check_rubric.py enforces the rubric."""
 
 import math
 import re
@@ -7,6 +9,7 @@ import re
 import pytest
 import torch
 import torch.nn.functional as F
+import wrong_answers
 from torch.distributions import Normal
 
 from helpers import checks
@@ -105,7 +108,7 @@ WRONG = {  # plausible mistakes a student makes, each with words its message mus
         (_ones_only_markov, "a variable that is 0"),
         (lambda x, p0, pn: -(x * 0 + 1).sum(1), "not right yet"),  # a constant
         (lambda x, p0, pn: torch.full((len(x),), float("nan")), "NaN"),
-        (lambda x, p0, pn: torch.zeros(len(x), 1), "extra trailing dimension"),
+        (lambda x, p0, pn: torch.zeros(len(x), 1), "extra dimension of size 1"),
         (_off_by_one_markov, "IndexError"),
         (lambda x, p0, pn: x.sum(1) * math.log(p0) + math.log(pn), "take single numbers"),
     ],
@@ -113,7 +116,7 @@ WRONG = {  # plausible mistakes a student makes, each with words its message mus
         (lambda p, q: (_xlogy(q, q) - _xlogy(q, p)).sum(-1), "arguments are swapped"),
         (lambda p, q: (p * (p.log() - q.log())).sum(-1), "0 * log 0"),
         (lambda p, q: (_xlogy(p, p) - _xlogy(p, q)).sum(-1) / math.log(2), "in bits"),
-        (lambda p, q: (_xlogy(p, p) - _xlogy(p, q)), "extra trailing dimension"),
+        (lambda p, q: (_xlogy(p, p) - _xlogy(p, q)), "did a sum over them go missing"),
         (lambda p, q: (p * math.log(p / q)).sum(-1), "take single numbers"),
     ],
     "kl_gaussian": [
@@ -266,13 +269,13 @@ WRONG |= {
         (lambda mu, ls: Normal(mu, ls.exp()).sample(), "no gradient"),
         (lambda mu, ls: mu + ls * torch.randn_like(mu), "std of your samples"),
         (lambda mu, ls: mu + (2 * ls).exp() * torch.randn_like(mu), "std of your samples"),
-        (lambda mu, ls: mu + ls.exp() * torch.randn(mu.shape[1]), "mean of your samples"),
+        (lambda mu, ls: mu + ls.exp() * torch.randn(mu.shape[1]), "repeats the same draws"),
         (lambda mu, ls: print(mu + ls.exp() * torch.randn_like(mu)), "forget `return`"),
     ],
     "kl_to_standard_normal": [
         (lambda mu, ls: _kl(mu, ls) / mu.shape[-1], "not the mean"),
         (lambda mu, ls: 0.5 * (mu**2 + ls.exp() - 1 - ls).sum(-1), "factor 2"),
-        (lambda mu, ls: 0.5 * (mu**2 + (2 * ls).exp() - 1 - 2 * ls), "extra trailing"),
+        (lambda mu, ls: 0.5 * (mu**2 + (2 * ls).exp() - 1 - 2 * ls), "did a sum over them"),
         (lambda mu, ls: 0.5 * (mu**2 + ls.exp() ** 2 - 1 - torch.log(ls.exp() ** 2)).sum(-1),
          "log(0)"),
     ],
@@ -346,7 +349,7 @@ WRONG |= {
         (_loss(t_fn=lambda B, T: torch.randint(0, T, (1,)).expand(B)), "uniform"),
         (_loss(noise_fn=torch.rand_like), "standard normal"),
         (_loss(reduce=torch.sum), "not the sum"),
-        (_loss(t_fn=lambda B, T: torch.rand(B) * T), "integer steps"),
+        (_loss(t_fn=lambda B, T: torch.rand(B) * T), "dtype torch.float32; expected torch.int64"),
     ],
     "ddpm_step": [
         (_ddpm(variance="beta"), "sigma_t^2 = beta_t"), (_ddpm(variance="no sqrt"), "square root"),
@@ -417,6 +420,17 @@ WRONG |= {
 }
 
 
+BORROWED = "calls the check's own code"
+WRONG["kl_categorical"].append((lambda p, q: checks.divergences._kl(p, q).to(p.dtype),
+                                f"{BORROWED} (divergences._kl)"))
+WRONG["markov_log_likelihood"].append((lambda x, p0, pn: checks.counting._markov_reference(
+    x, p0, pn).float(), f"{BORROWED} (counting._markov_reference)"))
+WRONG["contrastive_loss"].append((lambda i, t, s: checks.multimodal._clip_loss(i, t, s),
+                                  f"{BORROWED} (multimodal._clip_loss)"))
+WRONG["discriminator_loss"].append((lambda r, f: checks.adversarial._d_loss(r, f).float(),
+                                    f"{BORROWED} (adversarial._d_loss)"))
+
+
 @pytest.mark.parametrize("notebook,name,check", CASES, ids=IDS)
 def test_check_rejects_plausible_wrong_answers_with_a_specific_message(notebook, name, check):
     assert len(WRONG[name]) >= 4
@@ -474,3 +488,41 @@ def test_an_answer_that_never_returns_is_stopped_with_a_message(monkeypatch):
     message = _rejected(checks.check_categorical_mle, categorical_mle)
     assert "did not return within 0.3 s" in message and "a loop that never ends" in message
     assert len(message.splitlines()) <= 5
+
+
+@pytest.mark.parametrize("notebook,name,check", CASES, ids=IDS)
+def test_check_refuses_each_independently_written_wrong_answer_with_its_message(notebook, name,
+                                                                               check):
+    answers, words = wrong_answers.POOL[name], wrong_answers.MESSAGES[name]
+    assert len(answers) == len(words) >= 8
+    for (kind, mistake, answer), expected in zip(answers, words, strict=True):
+        message = _rejected(check, answer)
+        assert expected in message, f"{mistake} ({kind}): expected {expected!r} in:\n{message}"
+
+
+@pytest.mark.parametrize("notebook,name,check", CASES, ids=IDS)
+def test_check_accepts_correct_answers_written_differently(notebook, name, check, capsys):
+    assert len(wrong_answers.CORRECT[name]) >= 2
+    for form, answer in wrong_answers.CORRECT[name]:
+        try:
+            check(answer)
+        except checks.ExerciseError as err:
+            pytest.fail(f"a correct answer ({form}) was refused:\n{err}")
+        assert capsys.readouterr().out.startswith("✓")
+
+
+KINDS = {"shape": ("shape", "broadcast"), "scale": ("scale",), "format": ("format",),
+         "gradient": ("gradient",), "random": ("random",)}
+
+
+def test_every_kind_of_mistake_that_applies_has_two_answers_or_more_per_exercise():
+    from test_check_rubric import RUBRIC
+
+    total = sum(len(v) for v in WRONG.values()) + sum(map(len, wrong_answers.POOL.values()))
+    assert total >= 200
+    for _, name, _ in CASES:
+        applies = ["shape", "scale", "format"] + ["gradient"] * bool(RUBRIC[name].cuts) + [
+            "random"] * bool(RUBRIC[name].noise)
+        kinds = [kind for kind, _, _ in wrong_answers.POOL[name]]
+        short = [k for k in applies if sum(kinds.count(x) for x in KINDS[k]) < 2 - (k == "format")]
+        assert not short, f"{name}: fewer than two wrong answers of the kind(s) {short}"

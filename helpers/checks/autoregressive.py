@@ -1,60 +1,66 @@
 """Checks for the 02_autoregressive exercises: MADE masks, the Bernoulli NLL, the sampling loop.
 
-The references: a dependency test through autograd, torch.distributions, and exact probabilities
-of a 3-pixel autoregressive model enumerated over all 8 images.
+The references: which outputs a one-hidden-layer net with the masks can connect to which inputs,
+torch.distributions (value and gradient), and the exact probabilities of small autoregressive
+models enumerated over all their images.
 """
 
 import itertools
 
 import torch
-import torch.nn.functional as F
 from torch.distributions import Bernoulli
 
 from .core import UNSTABLE, Exercise, ok
 
+_MASK_RULE = ("hidden unit k may see input j when m(k) >= m(j) (>=); output d may see hidden "
+              "unit k only when m(d) > m(k), strictly (>)")
 
-def _made_jacobian(mask_hidden, mask_out, num_inputs, hidden):
-    """d output / d input of a one-hidden-layer MADE with random weights and the given masks."""
-    gen = torch.Generator().manual_seed(0)
-    w1 = torch.randn(hidden, num_inputs, generator=gen, dtype=torch.float64)
-    w2 = torch.randn(num_inputs, hidden, generator=gen, dtype=torch.float64)
-    x = torch.rand(num_inputs, generator=gen, dtype=torch.float64)
-    net = lambda v: F.linear(torch.tanh(F.linear(v, w1 * mask_hidden)), w2 * mask_out)
-    return torch.autograd.functional.jacobian(net, x)  # (outputs, inputs)
+
+def _mask_differences(ex, got, want, name, rows, cols, row_degrees, col_degrees) -> None:
+    """Fail with the first connection that `got` adds to or drops from the MADE mask `want`."""
+    for found, verb in ((got & ~want, "allows"), (want & ~got, "drops")):
+        if found.any():
+            r, c = (int(i) for i in found.nonzero()[0])
+            ex.fail(f"{name} {verb} {int(found.sum())} connection(s) that MADE "
+                    f"{'forbids' if verb == 'allows' else 'keeps'}", f"for example {rows} {r} "
+                    f"(degree {int(row_degrees[r])}) and {cols} {c} (degree "
+                    f"{int(col_degrees[c])})", hint=_MASK_RULE)
 
 
 def check_made_masks(made_masks) -> None:
     """made_masks(input_degrees (D,), hidden_degrees (H,)) -> (mask_hidden (H, D), mask_out (D, H))
     """
-    rule = ("hidden unit k may see input j when m(k) >= m(j); output d may see hidden unit k "
-            "only when m(d) > m(k), strictly")
-    ex = Exercise(made_masks, "made_masks", rule)
+    ex = Exercise(made_masks, "made_masks", _MASK_RULE)
     gen = torch.Generator().manual_seed(1)
-    for num_inputs, hidden in [(5, 12), (16, 40)]:
+    for num_inputs, hidden in [(5, 12), (16, 40), (3, 2), (784, 500)]:  # the last: the notebook's
         order = torch.randperm(num_inputs, generator=gen)
         input_degrees = order.argsort() + 1  # variable order[k] is the (k+1)-th in the order
         hidden_degrees = torch.randint(1, num_inputs, (hidden,), generator=gen)
         out = ex.parts(ex.call(input_degrees, hidden_degrees), ("mask_hidden", "mask_out"))
         like = [input_degrees]
-        mask_hidden = ex.tensor(out[0], (hidden, num_inputs), "mask_hidden", False, like)
-        mask_out = ex.tensor(out[1], (num_inputs, hidden), "mask_out", False, like)
-        jac = _made_jacobian(mask_hidden.double(), mask_out.double(), num_inputs, hidden)
+        mask_hidden = ex.tensor(out[0], (hidden, num_inputs), "mask_hidden", like=like,
+                                binary=True).bool()  # floats: they multiply float weights
+        mask_out = ex.tensor(out[1], (num_inputs, hidden), "mask_out", like=like,
+                             binary=True).bool()
+        paths = (mask_out.double() @ mask_hidden.double()) > 0  # (D, D): output d reaches input j
         allowed = input_degrees[:, None] > input_degrees[None, :]  # output d may see input j
-        leaks = (jac.abs() > 0) & ~allowed
+        leaks = paths & ~allowed
         if leaks.any():
             d, j = (int(i) for i in leaks.nonzero()[0])
             ex.fail(f"output {d} (degree {int(input_degrees[d])}) depends on input {j} (degree "
                     f"{int(input_degrees[j])})", "the model would see the pixel it predicts or a "
                     "later one")
-        want = (torch.tensor([[int(k) >= int(j) for j in input_degrees] for k in hidden_degrees]),
-                torch.tensor([[int(d) > int(k) for k in hidden_degrees] for d in input_degrees]))
-        for got, ref, name in zip((mask_hidden, mask_out), want, ("mask_hidden", "mask_out"),
-                                  strict=True):
-            if not torch.equal(got.bool(), ref):
-                ex.fail(f"{name} is safe but drops {int((ref & ~got.bool()).sum())} connections "
-                        "that MADE allows", hint="use >= for the hidden layer and > for the "
-                        "output layer")
+        _mask_differences(ex, mask_hidden, torch.ge(hidden_degrees.view(-1, 1),
+                                                    input_degrees.view(1, -1)),
+                          "mask_hidden", "hidden unit", "input", hidden_degrees, input_degrees)
+        _mask_differences(ex, mask_out, torch.gt(input_degrees.view(-1, 1),
+                                                 hidden_degrees.view(1, -1)),
+                          "mask_out", "output", "hidden unit", input_degrees, hidden_degrees)
     ok("made_masks: no output sees its own or a later input, and every allowed connection is kept")
+
+
+def _nll(logits, x):
+    return -Bernoulli(logits=logits.double()).log_prob(x.double()).flatten(1).sum(1)
 
 
 def check_bernoulli_nll(bernoulli_nll) -> None:
@@ -63,35 +69,47 @@ def check_bernoulli_nll(bernoulli_nll) -> None:
                   "cross-entropy between its logit and x; torch has a stable form that takes "
                   "logits. Sum over all pixels of each image")
     gen = torch.Generator().manual_seed(2)
-    logits = 2 * torch.randn(8, 1, 5, 5, generator=gen)
-    x = torch.bernoulli(torch.full((8, 1, 5, 5), 0.5), generator=gen)
-    want = -Bernoulli(logits=logits.double()).log_prob(x.double()).flatten(1).sum(1)
-    known = [(-want, "that is log p(x); the NLL is its negative"),
-             (want / 25, "sum over the pixels of each image, not the mean")]
-    ex.compare(ex.tensor(ex.call(logits, x), (8,), like=[logits, x], known=known), want,
-               known=known, rtol=1e-5)
-    logits[0, 0, 0, :2] = torch.tensor([60.0, -60.0])  # confident: sigmoid rounds to 1 and 0
-    x[0, 0, 0, :2] = torch.tensor([0.0, 1.0])  # ... and wrong
-    want = -Bernoulli(logits=logits.double()).log_prob(x.double()).flatten(1).sum(1)
-    got = ex.tensor(ex.call(logits, x), (8,), like=[logits, x], finite_hint=UNSTABLE)
-    ex.compare(got, want, what="bernoulli_nll with a confident, wrong logit (+-60)", rtol=1e-5,
-               hint=UNSTABLE)
-    ok("bernoulli_nll agrees with torch.distributions.Bernoulli, also for confident wrong logits")
+    for shape in [(8, 1, 5, 5), (6, 7), (3, 2, 4, 4), (4, 1, 28, 28)]:  # the last: the notebook's
+        logits = (2 * torch.randn(shape, generator=gen)).requires_grad_()
+        x = torch.bernoulli(torch.full(shape, 0.5), generator=gen)
+        confident = len(shape) == 4 and shape[-1] == 28
+        if confident:  # a trained model's logits: sure, sometimes wrong, beyond +-100
+            with torch.no_grad():
+                logits[:, 0, 0, :4] = torch.tensor([120.0, -120.0, 120.0, -120.0])
+            x[:, 0, 0, :4] = torch.tensor([0.0, 1.0, 1.0, 0.0])  # wrong, wrong, right, right
+        want = _nll(logits, x)
+        pixels = x[0].numel()
+        known = [(-want, "that is log p(x); the NLL is its negative"),
+                 (want / pixels, "sum over the pixels of each image, not the mean")]
+        got = ex.call(logits, x)
+        value = ex.tensor(got, (shape[0],), like=[logits, x], known=known, grad=True,
+                          finite_hint=UNSTABLE if confident else None)
+        ex.compare(value, want, rtol=1e-5, known=known, hint=UNSTABLE if confident else None,
+                   what=f"bernoulli_nll on {tuple(shape)}" + (" with confident logits (+-120)"
+                                                              if confident else ""))
+        ex.gradients(got, {"logits": logits}, lambda logits, x=x: _nll(logits, x),
+                     atol=1e-4)
+    ok("bernoulli_nll agrees with torch.distributions.Bernoulli in value and gradient, on any "
+       "image shape and for confident logits")
 
 
-def _three_pixel_model():
-    """An autoregressive model over 3 pixels in the order (2, 0, 1), and its exact joint."""
-    order = [2, 0, 1]
+def _model(order, seed):
+    """An autoregressive model over len(order) pixels visited in `order`: each logit is a bias
+    plus a weighted sum of the pixels before it in the order; returns logits_fn and the exact
+    probability of every image (in itertools.product order)."""
+    gen = torch.Generator().manual_seed(seed)
+    n = len(order)
+    before = torch.zeros(n, n)
+    for a, i in enumerate(order):
+        before[i, list(order[:a])] = 1.0  # pixel i sees the pixels visited before it
+    weight, bias = 2.5 * torch.randn(n, n, generator=gen) * before, torch.randn(n, generator=gen)
 
-    def logits_fn(x):  # (B, 3) -> (B, 3); logit i may use only the pixels before i in the order
-        l2 = torch.full_like(x[:, 2], 0.8)
-        l0 = -1.5 + 3.0 * x[:, 2]
-        l1 = 1.0 - 2.0 * x[:, 2] - 1.5 * x[:, 0] + 2.5 * x[:, 2] * x[:, 0]
-        return torch.stack([l0, l1, l2], 1)
+    def logits_fn(x):  # (B, n) -> (B, n), on x's device (the notebook's answer uses rt.device)
+        return bias.to(x.device) + x.float() @ weight.T.to(x.device)
 
-    patterns = torch.tensor(list(itertools.product([0.0, 1.0], repeat=3)))  # (8, 3)
-    probs = Bernoulli(logits=logits_fn(patterns)).log_prob(patterns).sum(1).exp()  # (8,)
-    return order, logits_fn, patterns, probs
+    patterns = torch.tensor(list(itertools.product([0.0, 1.0], repeat=n)))  # (2^n, n)
+    probs = Bernoulli(logits=logits_fn(patterns)).log_prob(patterns).sum(1).exp()  # (2^n,)
+    return logits_fn, probs
 
 
 def check_sample_autoregressive(sample_autoregressive) -> None:
@@ -99,19 +117,28 @@ def check_sample_autoregressive(sample_autoregressive) -> None:
     ex = Exercise(sample_autoregressive, "sample_autoregressive", "visit the pixels in `order`; "
                   "for each, call logits_fn on the partial images and draw that pixel from "
                   "Bernoulli(sigmoid(logit)); never draw all pixels from one call")
-    order, logits_fn, patterns, probs = _three_pixel_model()
-    calls = []
-    counted = lambda x: calls.append(1) or logits_fn(x.float())
     torch.manual_seed(3)
-    samples = ex.tensor(ex.call(counted, 40_000, 3, order), shape=(40_000, 3))
-    if not ((samples == 0) | (samples == 1)).all():
-        ex.fail("the samples must be 0 or 1", f"got: {samples.unique()[:6].tolist()}",
-                hint="draw each pixel with torch.bernoulli(probabilities)")
-    codes = (samples * torch.tensor([4.0, 2.0, 1.0])).sum(1).long()  # the same order as patterns
-    freq = torch.bincount(codes, minlength=8).double() / len(samples)
-    ex.compare(freq, probs, what="the frequencies of the 8 possible images", atol=0.012)
-    if len(calls) != 3:
-        ex.fail(f"logits_fn was called {len(calls)} times for 3 pixels", hint="autoregressive "
-                "sampling needs one call per pixel: the logit of a pixel depends on the pixels "
-                "drawn before it")
-    ok("sample_autoregressive draws from the exact joint, one pixel per network call")
+    for order, seed in (([2, 0, 1], 4), ([3, 0, 4, 1, 2], 5)):
+        n = len(order)
+        logits_fn, probs = _model(order, seed)
+        calls = []
+        counted = lambda x, f=logits_fn, calls=calls: calls.append(1) or f(x)  # noqa: E731
+        draws = [ex.tensor(ex.call(counted, 40_000, n, order), shape=(40_000, n), binary=True)
+                 for _ in range(2)]
+        codes = (draws[0] * 2.0 ** torch.arange(n - 1, -1, -1)).sum(1).long()
+        freq = torch.bincount(codes, minlength=2**n).double() / len(codes)
+        ex.compare(freq, probs, what=f"the frequencies of the {2**n} possible images of "
+                   f"{n} pixels", atol=0.012)
+        ex.fresh(*draws, "samples")
+        if len(calls) != 2 * n:
+            ex.fail(f"logits_fn was called {len(calls) // 2} times for {n} pixels",
+                    hint="autoregressive sampling needs one call per pixel: the logit of a "
+                         "pixel depends on the pixels drawn before it")
+    order = torch.randperm(784).tolist()  # the notebook's size, with confident logits
+    sure = lambda x: torch.where(torch.arange(784, device=x.device) % 2 == 0, 120.0,
+                                 -120.0).expand(len(x), 784)
+    images = ex.tensor(ex.call(sure, 3, 784, order), shape=(3, 784), binary=True)
+    ex.compare(images[0], torch.arange(784) % 2 == 0, what="28 x 28 samples of a model sure "
+               "of every pixel (logits +-120)")
+    ok("sample_autoregressive draws from the exact joint, one pixel per network call, afresh "
+       "each time")

@@ -1,43 +1,28 @@
 """What every exercise check shares: one way of calling the student's function, validating and
-comparing what it returns, and saying what is wrong in at most five lines, with no traceback."""
+comparing what it returns, and saying what is wrong in at most five lines, with no traceback.
 
+Every check follows the rubric of CONTRIBUTING ("Exercise checks"): (a) values on three or more
+shapes, one the notebook does not use; (b) gradients against the reference's, for what feeds
+training; (c) the notebook's own scale, extremes and dtype; (d) for what is random, fresh draws
+with the right distribution, tails and independence; (e) exact formats. The tools for each are
+here: `call`, `tensor`, `compare`, `gradients`, `fresh`, `standard_normal` and `guard`.
+"""
+
+import contextlib
 import inspect
-import sysconfig
 import traceback
-from pathlib import Path
 from typing import NoReturn
 
 import torch
 
 from ..stub import STUB
-from . import timelimit
+from . import timelimit, watch
+from .messages import ADVICE, NO_GRAD, UNSTABLE, shape_advice
+from .rubric import Rubric
 
-# What a loss computed as log(sigmoid(l)) gets wrong, said by every check of a loss on logits.
-UNSTABLE = ("log(sigmoid(l)) is log(0) = -inf once sigmoid rounds to 0 or 1 (a confident logit, "
-            "|l| > 17 in float32): compute the log-probabilities from the logits themselves "
-            "(F.logsigmoid, or the _with_logits loss)")
-_NOT_STUDENT = [Path(__file__).resolve().parents[1],  # helpers/: the checks themselves
-                *{Path(sysconfig.get_paths()[k]).resolve() for k in ("stdlib", "purelib",
-                                                                     "platlib")}]
-_ADVICE = [  # (exception type, words in its message, what that mistake usually is)
-    (TypeError, "must be real number, not Tensor",
-     "math.log, math.exp, math.sqrt take single numbers: use torch.log, torch.exp, torch.sqrt"),
-    (ValueError, "only one element tensors can be converted", "a tensor of several values was "
-     "used as one number: math.log / math.exp, float() and `if` take single numbers; on tensors "
-     "use torch.log, torch.exp, torch.where"),
-    (RuntimeError, "p_in >= 0 && p_in <= 1", "torch.bernoulli takes probabilities in [0, 1]: "
-     "turn logits into probabilities with torch.sigmoid first"),
-    (RuntimeError, "all elements of input should be between 0 and 1",
-     "F.binary_cross_entropy takes probabilities; logits need the _with_logits version"),
-    (RuntimeError, "same device", "make every new tensor on the inputs' device: "
-     "device=x.device, or torch.zeros_like / torch.randn_like"),
-    (RuntimeError, "must match the size of tensor", "the shapes do not broadcast: reshape one "
-     "operand, e.g. .view(-1, 1) gives a (B,) tensor the shape (B, 1)"),
-    (IndexError, "out of bounds", "an index runs past the end: mind the lengths (n - 1 "
-     "transitions for n variables) and that Python counts from 0"),
-    (RuntimeError, "does not require grad", "the result lost its gradient: no .item(), "
-     ".detach(), .numpy() or torch.no_grad() inside the exercise"),
-]
+__all__ = ["UNSTABLE", "Exercise", "ExerciseError", "ok"]
+
+_HALF = (torch.float16, torch.bfloat16)
 
 
 class ExerciseError(AssertionError):
@@ -71,21 +56,16 @@ def _matches(got: torch.Tensor, want, atol: float, rtol: float) -> bool:
                                                       equal_nan=True)
 
 
-def _written_by_student(filename: str) -> bool:
-    path = Path(filename).resolve()
-    return not filename.startswith("<frozen") and not any(path.is_relative_to(d)
-                                                          for d in _NOT_STUDENT)
-
-
-class Exercise:
+class Exercise(Rubric):
     """The check of one exercise: `call` runs the student's function, `tensor` validates what it
     returned, `compare` compares it with the reference; each failure raises an ExerciseError
     that names the exercise and carries `hint` unless a more specific one applies (`errors`:
-    what an exception of a given type means in this exercise)."""
+    (exception type, words in its message, what it means in this exercise), before the advice
+    that messages.ADVICE gives for any exercise)."""
 
-    def __init__(self, function, name: str, hint: str, errors: dict | None = None):
+    def __init__(self, function, name: str, hint: str, errors=()):
         self.function, self.name, self.hint = function, name, hint
-        self.errors = errors or {}  # exception type -> what it means in this exercise
+        self.errors = list(errors)  # (exception type, words in its message, what it means here)
         if not callable(function):
             self.fail(f"expected the function {name} itself, got a {type(function).__name__}",
                       hint=f"pass the function without calling it: check_...({name})")
@@ -95,11 +75,13 @@ class Exercise:
 
     def call(self, *args):
         """The student's function on `args`, which it must not change: an exception inside it
-        becomes a short message naming their failing line, the stub says it is not written yet."""
+        becomes a short message naming their failing line, the stub says it is not written yet,
+        and a call into the checks' own code (their reference answers) is refused."""
         before = [(i, a.detach().clone()) for i, a in enumerate(args)
                   if isinstance(a, torch.Tensor)]
+        borrowed: list[str] = []
         try:
-            with timelimit.limit():
+            with timelimit.limit(), watch.references(args, borrowed):
                 out = self.function(*args)
         except timelimit.TooSlow:
             self.fail(f"your function did not return within {timelimit.SECONDS:g} s on the check's "
@@ -114,6 +96,10 @@ class Exercise:
             self._crashed(err)
         except Exception as err:
             self._crashed(err)
+        if borrowed:
+            self.fail(f"your function calls the check's own code ({borrowed[0]}): the check "
+                      "compares your answer with it, so it can prove nothing",
+                      hint="write the computation yourself, with torch and the formula above")
         for i, old in before:
             if args[i].shape != old.shape or not torch.equal(args[i].detach(), old):
                 self.fail(f"your function changed its input `{self._parameter(i)}` in place",
@@ -131,12 +117,11 @@ class Exercise:
         message = (str(err).strip().splitlines() or [""])[0].split("  (Could this")[0]
         message = message if len(message) <= 150 else message[:147] + "..."
         mine = [f for f in traceback.extract_tb(err.__traceback__)
-                if _written_by_student(f.filename)]
+                if watch.written_by_student(f.filename)]
         where = [f"your line {mine[-1].lineno} (in {mine[-1].name}): {mine[-1].line.strip()}"
                  ] if mine and mine[-1].line else []
-        advice = next((text for kind, text in self.errors.items() if isinstance(err, kind)),
-                      None) or next((text for kind, words, text in _ADVICE
-                                     if isinstance(err, kind) and words in str(err)), None)
+        advice = next((text for kind, words, text in [*self.errors, *ADVICE]
+                       if isinstance(err, kind) and words in str(err)), None)
         self.fail(f"your code raised {type(err).__name__}: {message}", *where, hint=advice)
 
     def parts(self, value, names: tuple[str, ...]) -> tuple:
@@ -152,11 +137,14 @@ class Exercise:
 
     def tensor(self, value, shape: tuple | None = None, what: str = "the result",
                floating: bool = True, like=(), finite_hint: str | None = None,
-               known=()) -> torch.Tensor:
+               known=(), integer: bool = False, binary: bool = False,
+               grad: bool = False) -> torch.Tensor:
         """Validate one returned tensor: its type, device and dtype (those of the input tensors
-        `like`), `shape`, and (floating) no NaN or inf. Returns it detached, on the CPU and in
-        float64 when floating (MPS has no float64: the checks compare on the CPU). `known`:
-        (value, hint) pairs of known mistakes, recognised even when they contain NaN or inf."""
+        `like`; never half precision unless they are), `shape`, and (floating) no NaN or inf;
+        `integer`: int64 exactly; `binary`: every value 0 or 1; `grad`: it takes gradients.
+        Returns it detached, on the CPU and in float64 when floating (MPS has no float64: the
+        checks compare on the CPU).
+        `known`: (value, hint) pairs of known mistakes, recognised even with NaN or inf."""
         if value is None:
             self.fail(f"{what} is None: did you forget `return`?", hint="")
         if isinstance(value, tuple | list):
@@ -167,6 +155,8 @@ class Exercise:
                       hint="keep the computation in torch: no .item(), float() or math.*")
         if not isinstance(value, torch.Tensor):
             self.fail(f"{what} is a {type(value).__name__}; expected a torch.Tensor", hint="")
+        if grad and not value.requires_grad:
+            self.fail(f"no gradient reaches the inputs through {what}", hint=NO_GRAD)
         inputs = [t for t in like if isinstance(t, torch.Tensor)]
         if inputs and value.device != inputs[0].device:
             self.fail(f"{what} is on the device {value.device}, its inputs on {inputs[0].device}",
@@ -176,14 +166,26 @@ class Exercise:
             self.fail(f"{what} has dtype {value.dtype}; expected floating point",
                       hint="an integer division (//) or a missing .float()?")
         real = {t.dtype for t in inputs if t.is_floating_point()}
+        if value.dtype in _HALF and value.dtype not in real:
+            self.fail(f"{what} has dtype {value.dtype}, half precision: about 3 significant "
+                      "digits", hint=f"no .half() / .bfloat16() or autocast in the exercise: "
+                      f"compute in {real.pop() if len(real) == 1 else 'float32'}")
+        if integer and value.dtype != torch.long:
+            self.fail(f"{what} has dtype {value.dtype}; expected torch.int64 (torch.long)",
+                      hint="integer indices and counts are int64: torch.randint and "
+                           "torch.bincount give it; no .int() or dtype=torch.int32")
         if floating and len(real) == 1 and value.dtype not in real:
             self.fail(f"{what} has dtype {value.dtype}, its inputs {real.pop()}",
                       hint="make new tensors with the inputs' dtype: dtype=x.dtype, or "
                            "torch.zeros_like(x): mixing precisions loses digits")
         if shape is not None and tuple(value.shape) != tuple(shape):
             self.fail(f"{what} has shape {tuple(value.shape)}; expected {tuple(shape)}",
-                      hint=_shape_advice(tuple(value.shape), tuple(shape)) or None)
+                      hint=shape_advice(tuple(value.shape), tuple(shape)) or None)
         got = value.detach().cpu()
+        if binary and not ((got == 0) | (got == 1)).all():
+            self.fail(f"{what} has values other than 0 and 1", f"got: {_show(got.unique())}",
+                      hint="a mask or a sample is exactly 0 or 1: a comparison (>=, >) turned "
+                           "into numbers with .float(), or torch.bernoulli")
         if not floating:
             return got
         got = got.double()
@@ -217,13 +219,22 @@ class Exercise:
                   f"expected: {_show(want)}", f"got:      {_show(got)}", hint=hint)
 
 
-def _shape_advice(got: tuple, want: tuple) -> str:
-    if got[: len(want)] == want and len(got) > len(want):
-        return "reduce over the extra trailing dimension(s): one value per example"
-    if not got and want:
-        return "one value per example: reduce over every dimension but the batch dimension"
-    if not want:
-        return "a single number for the batch: average over the batch with .mean()"
-    if torch.Size(got).numel() == torch.Size(want).numel():
-        return "the right number of values in another layout: mind the order of the dimensions"
-    return ""
+    def guard(self, what: str):
+        """Turn any error of the check's own computation on the student's result (`what`: say,
+        "differentiating your loss") into the plain message."""
+        return _Guard(self, what)
+
+
+class _Guard(contextlib.AbstractContextManager):
+    def __init__(self, ex: Exercise, what: str):
+        self.ex, self.what = ex, what
+
+    def __exit__(self, kind, err, tb):
+        if err is None or isinstance(err, ExerciseError) or not isinstance(err, Exception):
+            return False
+        message = (str(err).strip().splitlines() or [""])[0][:120]
+        hint = next((text for k, words, text in ADVICE
+                     if isinstance(err, k) and words in str(err)), None)
+        self.ex.fail(f"{self.what} failed: {type(err).__name__}: {message}", hint=hint)
+
+
