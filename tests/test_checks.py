@@ -21,6 +21,7 @@ CASES = [  # notebook, function, check
     (NB01, "categorical_mle", checks.check_categorical_mle),
     (NB01, "num_params", checks.check_markov_order_k_params),
     (NB01, "markov_log_likelihood", checks.check_markov_log_likelihood),
+    (NB02, "nade_logits", checks.check_nade_logits),
     (NB02, "made_masks", checks.check_made_masks),
     (NB02, "bernoulli_nll", checks.check_bernoulli_nll),
     (NB02, "sample_autoregressive", checks.check_sample_autoregressive),
@@ -215,7 +216,22 @@ def _in_place_division(p_data, p_g):
     return p_data
 
 
+def _nade(inclusive=False, hidden=torch.sigmoid, bias=True, out_bias=True):
+    def nade_logits(x, W, c, V, b):
+        terms = x.unsqueeze(-1) * W.T  # (B, D, d)
+        a = terms.cumsum(1) - (0 if inclusive else terms) + (c if bias else 0)
+        return (hidden(a) * V).sum(-1) + (b if out_bias else 0)
+    return nade_logits
+
+
 WRONG |= {
+    "nade_logits": [
+        (_nade(inclusive=True), "logit 0 depends on pixel 0"),
+        (_nade(hidden=torch.relu), "the logits of 5 images of 6 pixels"),
+        (_nade(bias=False), "the logits of 5 images of 6 pixels"),
+        (_nade(out_bias=False), "the logits of 5 images of 6 pixels"),
+        (lambda x, W, c, V, b: _nade()(x, W, c, V, b).detach(), "no gradient reaches"),
+    ],
     "made_masks": [
         (lambda din, dh: ((dh[:, None] >= din[None, :]).float(),
                           (din[:, None] >= dh[None, :]).float()), "depends on input"),

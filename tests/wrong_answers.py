@@ -2989,3 +2989,65 @@ MESSAGES = {  # exercise -> words that the check's message must contain, one per
         'inpaint_step on (2, 1, 4, 4) at alpha_bar = 0.3 is not right yet',
     ],
 }
+
+
+# ----------------------------------------------------------------------------------------
+# NADE's logits (02), added with the exercise.
+# ----------------------------------------------------------------------------------------
+def _nade_loop(x, W, c, V, b):  # right, one conditional at a time
+    a, out = c.expand(len(x), -1), []
+    for i in range(x.shape[1]):
+        out.append(b[i] + torch.sigmoid(a) @ V[i])
+        a = a + x[:, i : i + 1] * W[:, i]
+    return torch.stack(out, 1)
+
+
+def _nade_terms(x, W):
+    return x.unsqueeze(-1) * W.T  # (B, D, d)
+
+
+POOL["nade_logits"] = [
+    ("value", "includes pixel i in its own running activation (inclusive cumsum)",
+     lambda x, W, c, V, b: (torch.sigmoid(c + _nade_terms(x, W).cumsum(1)) * V).sum(-1) + b),
+    ("value", "shifts the cumsum the wrong way (reads the pixels after i)",
+     lambda x, W, c, V, b: (torch.sigmoid(c + _nade_terms(x, W).flip(1).cumsum(1).flip(1)
+                                          - _nade_terms(x, W)) * V).sum(-1) + b),
+    ("value", "no sigmoid on the hidden layer", lambda x, W, c, V, b: (
+        (c + _nade_terms(x, W).cumsum(1) - _nade_terms(x, W)) * V).sum(-1) + b),
+    ("value", "forgets the hidden bias c", lambda x, W, c, V, b: (
+        torch.sigmoid(_nade_terms(x, W).cumsum(1) - _nade_terms(x, W)) * V).sum(-1) + b),
+    ("value", "returns probabilities, not logits", lambda x, W, c, V, b: torch.sigmoid(
+        (torch.sigmoid(c + _nade_terms(x, W).cumsum(1) - _nade_terms(x, W)) * V).sum(-1) + b)),
+    ("shape", "hard-codes D = 784", lambda x, W, c, V, b: (torch.sigmoid(
+        c + (x.view(-1, 784, 1) * W.T).cumsum(1) - x.view(-1, 784, 1) * W.T) * V).sum(-1) + b),
+    ("shape", "sums over the pixels instead of the hidden units", lambda x, W, c, V, b: (
+        torch.sigmoid(c + _nade_terms(x, W).cumsum(1) - _nade_terms(x, W)) * V).sum(1) + b),
+    ("broadcast", "bias added as a (D, 1) column", lambda x, W, c, V, b: (torch.sigmoid(
+        c + _nade_terms(x, W).cumsum(1) - _nade_terms(x, W)) * V).sum(-1) + b[:, None]),
+    ("scale", "running activation in float16", lambda x, W, c, V, b: b + (torch.sigmoid(
+        c + _nade_terms(x, W).half().cumsum(1).float() - _nade_terms(x, W)) * V).sum(-1)),
+    ("scale", "clamps the pre-activation to [-5, 5]", lambda x, W, c, V, b: (torch.sigmoid(
+        (c + _nade_terms(x, W).cumsum(1) - _nade_terms(x, W)).clamp(-5, 5)) * V).sum(-1) + b),
+    ("gradient", "W detached", lambda x, W, c, V, b: (torch.sigmoid(
+        c + _nade_terms(x, W.detach()).cumsum(1) - _nade_terms(x, W.detach())) * V).sum(-1) + b),
+    ("gradient", "computed under torch.no_grad()",
+     lambda x, W, c, V, b: torch.no_grad()(_nade_loop)(x, W, c, V, b)),
+    ("format", "returns float64", lambda x, W, c, V, b: _nade_loop(x, W, c, V, b).double()),
+]
+CORRECT["nade_logits"] = [
+    ("one conditional at a time, the running activation in a loop", _nade_loop),
+    ("the exclusive sum by padding and dropping the last term", lambda x, W, c, V, b: b + (
+        torch.sigmoid(c + torch.nn.functional.pad(_nade_terms(x, W), (0, 0, 1, 0))[:, :-1]
+                      .cumsum(1)) * V).sum(-1)),
+]
+MESSAGES["nade_logits"] = [
+    "logit 0 depends on pixel 0", "logit 0 depends on pixel 1",
+    "the logits of 5 images of 6 pixels, 3 hidden units is not right yet",
+    "the logits of 5 images of 6 pixels, 3 hidden units is not right yet",
+    "the logits of 5 images of 6 pixels, 3 hidden units is not right yet",
+    "is invalid for input of size", "the running activation is (B, D, d)",
+    "the running activation is (B, D, d)", "close, but not equal",
+    "the logits of 2 images of 784 pixels, 50 hidden units is not right yet",
+    "no gradient reaches W", "no gradient reaches the inputs",
+    "the result has dtype torch.float64, its inputs torch.float32",
+]

@@ -1,4 +1,5 @@
-"""Checks for the 02_autoregressive exercises: MADE masks, the Bernoulli NLL, the sampling loop.
+"""Checks for the 02_autoregressive exercises: NADE's logits, MADE masks, the Bernoulli NLL, the
+sampling loop.
 
 The references: which outputs a one-hidden-layer net with the masks can connect to which inputs,
 torch.distributions (value and gradient), and the exact probabilities of small autoregressive
@@ -42,6 +43,10 @@ def check_made_masks(made_masks) -> None:
                                 binary=True).bool()  # floats: they multiply float weights
         mask_out = ex.tensor(out[1], (num_inputs, hidden), "mask_out", like=like,
                              binary=True).bool()
+        for mask, name in zip(out, ("mask_hidden", "mask_out"), strict=True):
+            if mask.dtype != torch.float32:
+                ex.fail(f"{name} has dtype {mask.dtype}; the float32 weights it multiplies need "
+                        "float32", hint=".float() turns a comparison into a 0/1 float32 mask")
         paths = (mask_out.double() @ mask_hidden.double()) > 0  # (D, D): output d reaches input j
         allowed = input_degrees[:, None] > input_degrees[None, :]  # output d may see input j
         leaks = paths & ~allowed
@@ -130,6 +135,13 @@ def check_sample_autoregressive(sample_autoregressive) -> None:
         ex.compare(freq, probs, what=f"the frequencies of the {2**n} possible images of "
                    f"{n} pixels", atol=0.012)
         ex.fresh(*draws, "samples")
+        first, second = draws[0][:20_000], draws[0][20_000:]  # two halves of one batch
+        spread = (first - draws[0].mean(0)) * (second - draws[0].mean(0))
+        if (first.mean(0) - second.mean(0)).abs().max() > 0.03 or abs(
+                float(spread.mean() / draws[0].var(0).mean())) > 0.05:
+            ex.fail("the samples of one batch are not independent of each other",
+                    hint="draw every sample's pixel with its own randomness (torch.bernoulli of "
+                         "the probabilities): no uniforms shared, paired or sorted in a batch")
         if len(calls) != 2 * n:
             ex.fail(f"logits_fn was called {len(calls) // 2} times for {n} pixels",
                     hint="autoregressive sampling needs one call per pixel: the logit of a "
@@ -142,3 +154,53 @@ def check_sample_autoregressive(sample_autoregressive) -> None:
                "of every pixel (logits +-120)")
     ok("sample_autoregressive draws from the exact joint, one pixel per network call, afresh "
        "each time")
+
+
+def _nade_reference(x, W, c, V, b):
+    """NADE's logits computed one conditional at a time, from scratch: the O(n^2 d) way."""
+    logits = []
+    for i in range(x.shape[1]):
+        h = torch.sigmoid(c + x[:, :i] @ W[:, :i].T)  # (B, d): reads the pixels before i only
+        logits.append(b[i] + h @ V[i])
+    return torch.stack(logits, 1)  # (B, n)
+
+
+def check_nade_logits(nade_logits) -> None:
+    """nade_logits(x (B, n), W (d, n), c (d,), V (n, d), b (n,)) -> logits (B, n)."""
+    ex = Exercise(nade_logits, "nade_logits", "the running activation a_i = c + sum over j < i "
+                  "of W[:, j] x_j (a cumulative sum over the pixels, without pixel i itself); "
+                  "logit_i = b_i + V_i . sigmoid(a_i)", errors=[(RuntimeError, "must match the "
+                  "size", "x is (B, D), W (d, D), V (D, d): the running activation is (B, D, d), "
+                  "and each logit sums over the last dimension, the hidden units")])
+    gen = torch.Generator().manual_seed(6)
+    for batch, n, d in [(5, 6, 3), (3, 10, 7), (2, 784, 50)]:  # the last: the notebook's images
+        x = torch.bernoulli(torch.full((batch, n), 0.5), generator=gen)
+        W, V = (torch.randn(d, n, generator=gen), torch.randn(n, d, generator=gen))
+        c, b = torch.randn(d, generator=gen), torch.randn(n, generator=gen)
+        params = {"W": W, "c": c, "V": V, "b": b}
+        for p in params.values():
+            p.requires_grad_()
+        got = ex.call(x, W, c, V, b)
+        value = ex.tensor(got, (batch, n), like=[x, W], grad=True)
+        if n == 6:  # logit i may depend on the pixels before i only
+            x_in = x[:1].clone().requires_grad_()
+            one = ex.call(x_in, *(p.detach() for p in params.values()))
+            ex.tensor(one, (1, n), like=[x, W])
+            with ex.guard("differentiating your logits with respect to x"):
+                rows = [torch.autograd.grad(one[0, i], x_in, retain_graph=True,
+                                            allow_unused=True)[0] if one.requires_grad else None
+                        for i in range(n)]
+            jac = torch.stack([torch.zeros(1, n) if r is None else r for r in rows])[:, 0]
+            seen = jac.abs() > 1e-3 * jac.abs().max()  # rounding aside, (n, n)
+            seen &= ~torch.ones(n, n, dtype=torch.bool).tril(-1)
+            if seen.any():
+                i, j = (int(k) for k in seen.nonzero()[0])
+                ex.fail(f"logit {i} depends on pixel {j}: it may read the pixels before it only",
+                        hint="exclude pixel i from its own running activation: the sum runs "
+                             "over j < i (cumsum minus the pixel's own term, or shifted by one)")
+        want = _nade_reference(x.double(), *(p.detach().double() for p in params.values()))
+        ex.compare(value, want, what=f"the logits of {batch} images of {n} pixels, {d} hidden "
+                   "units", rtol=1e-4, atol=1e-4)
+        ex.gradients(got, params, lambda *p, x=x: _nade_reference(x.double(), *p), atol=1e-4)
+    ok("nade_logits: every conditional from the running activation, reading only earlier pixels,"
+       " with the reference's gradients")

@@ -91,8 +91,8 @@ def check_diffusion_loss(diffusion_loss) -> None:
                 or (T <= 50 and ((counts == 0).any() or counts.max() > 2 * len(t) / T)):
             ex.fail(f"t should be uniform over the indices 0..T-1 = 0..{T - 1}",
                     f"got values from {int(t.min())} to {int(t.max())}, {int((counts > 0).sum())}"
-                    " distinct", hint="the paper's steps 1..T are the indices 0..T-1 of "
-                    "alpha_bar; torch.randint's upper bound is excluded")
+                    " distinct", hint="give the model the same t that indexes alpha_bar, drawn "
+                    "from 0..T-1 (the paper's steps 1..T); torch.randint's upper bound is excluded")
         ex.fresh(t, t_again, "steps t")
         x0_, x_t_ = x0.double(), x_t.double()
         ab = _per_example(alpha_bar[t].double(), x0_)
@@ -157,7 +157,8 @@ def check_ddim_step(ddim_step) -> None:
     steps = [(0.1, 0.5), (0.01, 0.9), (0.5, 1.0)]
     cosine = _schedule(1000, torch.float32)
     for (shape, _, dtype), pairs in zip(_CASES, [steps, steps[:1], steps[1:2], [
-            (cosine[900], cosine[880]), (cosine[20], torch.tensor(1.0))]], strict=True):
+            (cosine[900], cosine[880]), (cosine[20], torch.tensor(1.0)),
+            (cosine[999], cosine[979])]], strict=True):  # the first step of 06's sampler
         x0, eps = torch.randn(2, *shape, generator=gen, dtype=dtype)
         for ab_t, ab_prev in pairs:  # 0-d tensors, as 06 passes ab[t]
             ab_t, ab_prev = (torch.as_tensor(v, dtype=dtype) for v in (ab_t, ab_prev))

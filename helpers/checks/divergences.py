@@ -50,8 +50,19 @@ def check_kl_categorical(kl_categorical) -> None:
         got = ex.tensor(ex.call(p, q), shape=shape[:-1], like=[p, q], known=known,
                         finite_hint=ZERO_LOG_ZERO)
         ex.compare(got, want, known=known, what=f"kl_categorical on {shape}, {dtype}")
-    ok("kl_categorical agrees with torch.distributions.kl_divergence on any batch shape (zeros in "
-       "p included)")
+    p = torch.tensor([[0.5, 0.5, 0.0], [0.5, 0.5, 0.0]], dtype=torch.float64)  # 0 log 0 in
+    q = torch.tensor([[0.25, 0.75, 0.0], [1.0, 0.0, 0.0]], dtype=torch.float64)  # both; q = 0
+    got = ex.call(p, q)  # where p > 0 in the second row: KL(p || q) is +inf there
+    right_shape = isinstance(got, torch.Tensor) and got.shape == (2,)
+    ex.tensor(got[:1] if right_shape else got, (1,) if right_shape else (2,), like=[p, q],
+              finite_hint=ZERO_LOG_ZERO)  # the first row is finite
+    if not torch.isposinf(got[1]):
+        ex.fail("where q gives 0 to an outcome that p does not, KL(p || q) is +inf",
+                f"got: {got[1].item()}",
+                hint="no eps, clamp or nan_to_num in the logs: torch.xlogy(p, p) - torch.xlogy(p, "
+                     "q) gives inf there exactly")
+    ok("kl_categorical agrees with torch.distributions.kl_divergence on any batch shape, with 0 "
+       "log 0 = 0 and +inf where q = 0 < p")
 
 
 def check_kl_gaussian(kl_gaussian) -> None:

@@ -34,6 +34,12 @@ ADVICE = [  # (exception type, words in its message, what that mistake usually i
      "size written into the code? the check also tries other sizes than the notebook's"),
     (RuntimeError, "cannot be converted to Scalar", "a tensor of several values was used as "
      "one number (.item(), float()): keep the computation in torch"),
+    (RuntimeError, "inplace operation", "an in-place change (x += y, x[...] = ..., x.add_(y)) "
+     "of a tensor that autograd still needs: compute a new tensor instead (x = x + y)"),
+    (RuntimeError, "in-place operation", "an in-place change (x += y, x[...] = ..., x /= n) of "
+     "an input or a view: compute a new tensor instead (x = x / n)"),
+    (RuntimeError, "A view was created in no_grad mode", "an in-place change (x /= n, "
+     "x[...] = ...) of an input: compute a new tensor instead (x = x / n)"),
     (IndexError, "out of bounds", "an index runs past the end: Python counts from 0, so the "
      "last index of a dimension of length n is n - 1"),
     (RuntimeError, "does not require grad", "the result lost its gradient: no .item(), "
