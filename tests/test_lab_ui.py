@@ -26,9 +26,9 @@ import pytest
 pytestmark = pytest.mark.ui
 REPO = Path(__file__).resolve().parent.parent
 SHOTS = REPO / "build" / "ui"
-SOLUTION = ["mask_hidden = hidden_degrees[:, None] >= input_degrees[None, :]",
-            "mask_out = input_degrees[:, None] > hidden_degrees[None, :]",
-            "return mask_hidden.float(), mask_out.float()"]
+SOLUTION = ["terms = x.unsqueeze(-1) * W.T",
+            "a = c + terms.cumsum(1) - terms",
+            "return b + (torch.sigmoid(a) * V).sum(-1)"]
 
 
 def _git(clone: Path, *args: str) -> str:
@@ -157,7 +157,7 @@ def test_a_student_types_the_first_exercise_of_02_and_saves_it(page, lab, clone)
     stopped = _wait(page, "[...document.querySelectorAll('.jp-OutputArea-output')].map(e => "
                           "e.innerText).find(t => t.includes('not written yet'))", 120,
                     "the first check to stop")
-    assert "✗ made_masks: not written yet" in stopped and "hint:" in stopped
+    assert "✗ nade_logits: not written yet" in stopped and "hint:" in stopped
     assert len(stopped.strip().splitlines()) <= 5, stopped
 
     stub = next(line for line in page.find_elements(By.CSS_SELECTOR, ".cm-line")
@@ -170,14 +170,14 @@ def test_a_student_types_the_first_exercise_of_02_and_saves_it(page, lab, clone)
     ActionChains(page).key_down(Keys.SHIFT).send_keys(Keys.ENTER).send_keys(Keys.ENTER) \
         .key_up(Keys.SHIFT).perform()  # run the exercise cell, then its check
     passed = _wait(page, "[...document.querySelectorAll('.jp-OutputArea-output')].map(e => "
-                         "e.innerText).find(t => t.includes('✓ made_masks'))", 60, "the ✓ line")
-    assert passed.startswith("✓ made_masks")
+                         "e.innerText).find(t => t.includes('✓ nade_logits'))", 60, "the ✓ line")
+    assert passed.startswith("✓ nade_logits")
     before = (clone / path).read_text()
     page.execute_script(f"{APP}.commands.execute('docmanager:save')")
     _wait(page, f"!{PANEL}.context.model.dirty", 30, "the save")
     saved = json.loads((clone / path).read_text())
     source = "".join(next(c["source"] for c in saved["cells"]
-                          if "def made_masks" in "".join(c["source"])))
+                          if "def nade_logits" in "".join(c["source"])))
     assert (clone / path).read_text() != before
     assert all(f"    {line}\n" in source + "\n" for line in SOLUTION), source
     assert "NotImplementedError" not in source
