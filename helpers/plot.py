@@ -121,3 +121,23 @@ def show_strip(frames: list[torch.Tensor], labels: list[str] | None = None,
         for spine in ax.spines.values():
             spine.set_visible(False)
     return fig
+
+
+def show_pipeline(stages: list[str], arrows: list[str], title: str | None = None):
+    """A row of boxes joined by labelled arrows: stages[i] -> (arrows[i]) -> stages[i + 1]."""
+    if len(arrows) != len(stages) - 1:
+        raise ValueError(f"{len(stages)} stages need {len(stages) - 1} arrow labels, "
+                         f"got {len(arrows)}")
+    fig, ax = plt.subplots(figsize=within_width(2.1 * len(stages), 1.6))
+    ax.set(xlim=(-0.6, len(stages) - 0.4), ylim=(-0.6, 0.6))
+    ax.axis("off")
+    for i, stage in enumerate(stages):
+        ax.text(i, 0, stage, ha="center", va="center", fontsize=8, wrap=True,
+                bbox={"boxstyle": "round,pad=0.4", "facecolor": "#eef3fb", "edgecolor": "#4a6fa5"})
+    for i, label in enumerate(arrows):
+        ax.annotate("", xy=(i + 0.62, 0), xytext=(i + 0.38, 0),
+                    arrowprops={"arrowstyle": "->", "color": "#333333"})
+        ax.text(i + 0.5, 0.22, label, ha="center", va="bottom", fontsize=7, color="#333333")
+    if title:
+        ax.set_title(title, fontsize=9)
+    return fig
