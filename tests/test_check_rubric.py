@@ -61,6 +61,8 @@ RUBRIC = {
                                  ("b", _detach(4)))),
     "made_masks": Applies(lambda a: len(a[0]) == 784, lambda a: len(a[0]) == 784,
                           formats=("binary",)),
+    "pixelcnn_mask": Applies(lambda a: a[0] in (3, 7), lambda a: a == (7, "A"),
+                             formats=("binary",)),
     "bernoulli_nll": Applies(lambda a: a[0].shape[1:] == IMAGE,
                              lambda a: _f32(a, IMAGE, at_least=100),
                              cuts=(("the logits", _detach(0)),)),

@@ -24,6 +24,7 @@ CASES = [  # notebook, function, check
     (NB02, "nade_logits", checks.check_nade_logits),
     (NB02, "made_masks", checks.check_made_masks),
     (NB02, "bernoulli_nll", checks.check_bernoulli_nll),
+    (NB02, "pixelcnn_mask", checks.check_pixelcnn_mask),
     (NB02, "sample_autoregressive", checks.check_sample_autoregressive),
     (NB03, "kl_categorical", checks.check_kl_categorical),
     (NB03, "kl_gaussian", checks.check_kl_gaussian),
@@ -88,6 +89,14 @@ def _ones_only_markov(x, p_first, p_next):
     p_on = torch.cat([p_first.expand(len(x), 1),
                       p_next[torch.arange(x.shape[1] - 1), x[:, :-1].long()]], 1)
     return (x * p_on.log()).sum(1)
+
+
+
+def _mask(k, mask_type):
+    mask = torch.ones(k, k)
+    mask[k // 2, k // 2 + (mask_type == "B"):] = 0
+    mask[k // 2 + 1:] = 0
+    return mask
 
 
 WRONG = {  # plausible mistakes a student makes, each with words its message must contain
@@ -242,6 +251,14 @@ WRONG |= {
         (lambda din, dh: (torch.zeros(len(dh), len(din)), torch.zeros(len(din), len(dh))),
          "drops"),
         (lambda din, dh: (dh[:, None] >= din[None, :]).float(), "expected a tuple"),
+    ],
+    "pixelcnn_mask": [
+        (lambda k, t: _mask(k, "B"), "mask A for k = 3 reads the centre"),
+        (lambda k, t: _mask(k, "A"), "mask B for k = 3 hides the centre"),
+        (lambda k, t: _mask(k, t).T.contiguous(), "transposed"),
+        (lambda k, t: torch.ones(k, k), "in the centre row, right of the centre"),
+        (lambda k, t: torch.tril(torch.ones(k, k), -1), "in a row below the centre"),
+        (lambda k, t: _mask(k, t)[None, None], "has shape (1, 1, 3, 3); expected (3, 3)"),
     ],
     "bernoulli_nll": [
         (lambda z, x: -_log_sigmoid_then_log(z, x).flatten(1).sum(1), "log(sigmoid(l))"),

@@ -1,4 +1,4 @@
-"""Plausible wrong answers (and correct alternative forms) for the 23 exercises, written from the
+"""Plausible wrong answers (and correct alternative forms) for the exercises, written from the
 exercise statements and the notebooks' solutions by someone who had not seen the checks, and
 tried as a student would (tests/test_checks.py runs them all).
 
@@ -3050,4 +3050,84 @@ MESSAGES["nade_logits"] = [
     "the logits of 2 images of 784 pixels, 50 hidden units is not right yet",
     "no gradient reaches W", "no gradient reaches the inputs",
     "the result has dtype torch.float64, its inputs torch.float32",
+]
+
+
+# ----------------------------------------------------------------------------------------
+# 02  pixelcnn_mask (written with the exercise, after the rest of this file)
+# ----------------------------------------------------------------------------------------
+def _pm(k, mask_type):
+    mask = torch.ones(k, k)
+    mask[k // 2, k // 2 + (mask_type == "B"):] = 0
+    mask[k // 2 + 1:] = 0
+    return mask
+
+
+def _pm_centre_row_open(k, mask_type):
+    mask = _pm(k, mask_type)
+    mask[k // 2] = 1
+    mask[k // 2, k // 2] = float(mask_type == "B")
+    return mask
+
+
+def _pm_centre_row_closed(k, mask_type):
+    mask = _pm(k, mask_type)
+    mask[k // 2] = 0
+    mask[k // 2, k // 2] = float(mask_type == "B")
+    return mask
+
+
+def _pm_centre_one(k, mask_type):
+    mask = torch.ones(k, k)
+    mask[1, 1 + (mask_type == "B"):] = 0
+    mask[2:] = 0
+    return mask
+
+
+def _pm_raster(k, mask_type):
+    index = torch.arange(k * k).view(k, k)  # raster position of every kernel entry
+    centre = (k * k) // 2
+    return ((index < centre) | ((index == centre) & (mask_type == "B"))).float()
+
+
+def _pm_loops(k, mask_type):
+    mask = torch.zeros(k, k)
+    for r in range(k):
+        for c in range(k):
+            before = r < k // 2 or (r == k // 2 and c < k // 2)
+            mask[r, c] = float(before or (mask_type == "B" and r == c == k // 2))
+    return mask
+
+
+POOL["pixelcnn_mask"] = [
+    ("value", "mask A keeps the centre (the B rule for both)", lambda k, t: _pm(k, "B")),
+    ("value", "mask B hides the centre too", lambda k, t: _pm(k, "A")),
+    ("value", "columns instead of rows (transposed)", lambda k, t: _pm(k, t).T.contiguous()),
+    ("value", "the whole centre row open", _pm_centre_row_open),
+    ("value", "the whole centre row closed", _pm_centre_row_closed),
+    ("shape", "returns (1, 1, k, k), ready for the weights", lambda k, t: _pm(k, t)[None, None]),
+    ("shape", "flattened to (k * k,)", lambda k, t: _pm(k, t).flatten()),
+    ("scale", "the 3 x 3 masks hard-coded", lambda k, t: _pm(3, t)),
+    ("scale", "centre index hard-coded to 1 (right for 3 x 3 only)", _pm_centre_one),
+    ("format", "a boolean mask", lambda k, t: _pm(k, t).bool()),
+    ("format", "float64 masks", lambda k, t: _pm(k, t).double()),
+    ("format", "a numpy array", lambda k, t: _pm(k, t).numpy()),
+]
+MESSAGES["pixelcnn_mask"] = [
+    "mask A for k = 3 reads the centre",
+    "mask B for k = 3 hides the centre",
+    "is the right mask transposed",
+    "opens position (1, 2), in the centre row, right of the centre",
+    "closes position (1, 0), which comes before the centre",
+    "has shape (1, 1, 3, 3); expected (3, 3)",
+    "has shape (9,); expected (3, 3)",
+    "mask A for k = 7 has shape (3, 3); expected (7, 7)",
+    "mask A for k = 7 closes position (1, 1)",
+    "has dtype torch.bool; expected floating point",
+    "the float32 weights it multiplies need float32",
+    "is a ndarray; expected a torch.Tensor",
+]
+CORRECT["pixelcnn_mask"] = [
+    ("raster index below the centre's (B: or equal)", _pm_raster),
+    ("nested loops over the kernel", _pm_loops),
 ]
