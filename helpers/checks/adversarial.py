@@ -39,9 +39,9 @@ def check_discriminator_loss(discriminator_loss) -> None:
     """discriminator_loss(real_logits (B,), fake_logits (B',)) -> -E[log D(x)] - E[log(1 - D(G(z)))]
     """
     ex = Exercise(discriminator_loss, "discriminator_loss", "the discriminator maximises "
-                  "E[log D(x)] + E[log(1 - D(G(z)))]; its loss is the negative: the binary "
-                  "cross-entropy with label 1 for real and 0 for fake, each averaged over its "
-                  "batch")
+                  "E[log D(x)] + E[log(1 - D(G(z)))]; its loss is the negative: for each batch, "
+                  "the binary cross-entropy whose label makes it that batch's term, averaged "
+                  "over the batch")
     for real_shape, fake_shape, confident in _CASES:
         real, fake = _logits(0, real_shape, fake_shape, confident)
         got = ex.call(real, fake)

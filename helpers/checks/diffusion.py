@@ -24,8 +24,9 @@ def _per_example(values, x):
 
 def check_q_sample(q_sample) -> None:
     """q_sample(x0, t (B,), noise, alpha_bar (T,)) -> sqrt(ab_t) x0 + sqrt(1 - ab_t) noise."""
-    ex = Exercise(q_sample, "q_sample", "x_t = sqrt(alpha_bar_t) x0 + sqrt(1 - alpha_bar_t) eps, "
-                  "with alpha_bar[t] reshaped to (B, 1, ...) so that each example uses its own t")
+    ex = Exercise(q_sample, "q_sample", "unroll the one-step process: "
+                  "independent Gaussian noises add their variances; alpha_bar[t] reshaped to "
+                  "(B, 1, ...) so that each example uses its own t")
     gen = torch.Generator().manual_seed(0)
     for shape, T, dtype in _CASES:
         alpha_bar = _schedule(T, dtype)
@@ -123,9 +124,9 @@ def _posterior(x_t, ab_t, ab_prev, eps):
 
 def check_ddpm_step(ddpm_step) -> None:
     """ddpm_step(x_t, t, eps_pred, alpha_bar, noise) -> x_{t-1}, with sigma_t^2 = beta-tilde_t."""
-    ex = Exercise(ddpm_step, "ddpm_step", "mean = (x_t - beta_t / sqrt(1 - alpha_bar_t) * eps) / "
-                  "sqrt(alpha_t), alpha_t = alpha_bar[t] / alpha_bar[t-1] (alpha_bar before step 0"
-                  " is 1); add sigma_t * noise with sigma_t^2 = beta-tilde_t, except at t = 0")
+    ex = Exercise(ddpm_step, "ddpm_step", "the posterior's mean with x0_hat for "
+                  "x0, plus sigma_t * noise with sigma_t^2 its variance (precisions add), except at"
+                  " t = 0; alpha_t = alpha_bar[t] / alpha_bar[t-1] (alpha_bar before step 0 is 1)")
     gen = torch.Generator().manual_seed(2)
     for shape, T, dtype in _CASES[::-1][:3]:  # 06's images and schedule in float32 first
         alpha_bar = _schedule(T, dtype)

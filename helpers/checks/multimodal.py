@@ -67,8 +67,9 @@ def check_contrastive_loss(contrastive_loss) -> None:
 
 def check_guided_eps(guided_eps) -> None:
     """guided_eps(eps_cond, eps_uncond, scale) -> the classifier-free guided prediction."""
-    ex = Exercise(guided_eps, "guided_eps", "scale 0 gives the unconditional prediction, scale 1 "
-                  "the conditional one, and larger scales go further along eps_cond - eps_uncond")
+    ex = Exercise(guided_eps, "guided_eps", "write grad log p(x_t) + s grad log "
+                  "p(c | x_t) with the two noise predictions: scale 0 must give the unconditional "
+                  "prediction and scale 1 the conditional one")
     gen = torch.Generator().manual_seed(1)
     scales = (0.0, 1.0, 3.0, 7.5)
     for shape, dtype in [((3, 1, 4, 4), torch.float64), ((2, 5), torch.float64),

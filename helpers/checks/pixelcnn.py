@@ -9,8 +9,8 @@ import torch
 
 from .core import Exercise, ok
 
-_RULE = ("in raster order the pixels before the centre are the rows above it and, in its own row, "
-         "the columns to its left; mask A hides the centre, mask B lets it through")
+_RULE = ("a position may be read when its pixel comes before the centre's in raster order (row "
+         "by row, each left to right); mask B also reads the centre")
 
 
 _CENTRE = {  # mask type -> k -> (problem, why), when the mask gets the centre wrong

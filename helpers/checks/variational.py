@@ -59,9 +59,10 @@ def _kl_reference(mu, log_sigma):
 
 def check_kl_standard_normal(kl_to_standard_normal) -> None:
     """kl_to_standard_normal(mu (B, D), log_sigma (B, D)) -> KL(N(mu, sigma^2) || N(0, I)) (B,)."""
-    ex = Exercise(kl_to_standard_normal, "kl_to_standard_normal", "KL = 0.5 * (mu^2 + sigma^2 - "
-                  "1 - log sigma^2) per dimension, summed over the latent dimensions; write "
-                  "sigma^2 and log sigma^2 with log_sigma")
+    ex = Exercise(kl_to_standard_normal, "kl_to_standard_normal", "per dimension, "
+                  "E_q[log q - log p] with E_q[(z - mu)^2] = sigma^2 and E_q[z^2] = mu^2 + "
+                  "sigma^2, summed over the latent dimensions; write sigma^2 and log sigma^2 with "
+                  "log_sigma")
     gen = torch.Generator().manual_seed(1)
     for batch, latent in [(6, 4), (3, 1), (128, 32)]:  # the last: the notebook's batch and z
         mu, log_sigma = torch.randn(2, batch, latent, generator=gen)
