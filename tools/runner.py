@@ -71,7 +71,7 @@ def execute(path: Path, out: Path, env: dict, timeout: int = 900) -> dict:
                   "DGM_HARNESS_NOTEBOOK": path.stem, "DGM_HARNESS_RESULTS": str(results)}
     start = time.perf_counter()
     try:
-        client.execute(env=kernel_env)
+        _execute(client, nb, kernel_env)
         status = "ok"
     except CellExecutionError as err:
         status = f"failed: {err.ename}: {str(err.evalue)[:300]}"
@@ -86,6 +86,19 @@ def execute(path: Path, out: Path, env: dict, timeout: int = 900) -> dict:
     recorded = json.loads(results.read_text()) if results.exists() else {}
     return {"metrics": {}, "targets": {}, "training": {}, "families": [], **recorded,
             "notebook": path.stem, "status": status, "wall_time_s": round(wall, 1)}
+
+
+def _execute(client: NotebookClient, nb, env: dict, attempts: int = 3) -> None:
+    """Execute, starting the kernel again where it died before its first cell: kernels started
+    side by side by separate processes can pick the same free port ("Address already in use")."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return client.execute(env=env)
+        except RuntimeError as err:
+            started = any(c.get("execution_count") for c in nb.cells if c.cell_type == "code")
+            if started or attempt == attempts or "before replying" not in str(err):
+                raise
+            print(f"runner: the kernel died on start ({err}); starting it again", file=sys.stderr)
 
 
 def settings(mode: str | None = None, retrain: bool = False, emulate: str | None = None,

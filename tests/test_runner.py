@@ -1,0 +1,49 @@
+"""tools.runner: a kernel that dies on start (two kernels started side by side by separate
+processes can pick the same free port) is started again, and a notebook that fails in a cell is
+not run twice."""
+
+import nbformat
+from nbclient import NotebookClient
+
+from tools import runner
+
+
+def _notebook(folder, source: str):
+    path = folder / "tiny.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source)]), path)
+    return path
+
+
+def _count_starts(monkeypatch, failures: int) -> list:
+    """Make the first `failures` kernel starts die as a port clash does; return the list of
+    starts."""
+    starts, start = [], NotebookClient.async_start_new_kernel_client
+
+    async def flaky(self):
+        starts.append(1)
+        if len(starts) <= failures:
+            raise RuntimeError("Kernel died before replying to kernel_info")
+        return await start(self)
+
+    monkeypatch.setattr(NotebookClient, "async_start_new_kernel_client", flaky)
+    return starts
+
+
+def test_a_kernel_that_dies_on_start_is_started_again(tmp_path, monkeypatch):
+    starts = _count_starts(monkeypatch, failures=1)
+    source = ("from helpers import evaluate, runtime\n"
+              "rt = runtime.setup(seed=0)\nresults = evaluate.report(rt, {'two': 1 + 1})")
+    row = runner.execute(_notebook(tmp_path, source), tmp_path / "out", {}, timeout=120)
+    assert row["status"] == "ok" and row["metrics"] == {"two": 2} and len(starts) == 2
+
+
+def test_a_kernel_that_never_starts_fails_the_notebook_after_three_tries(tmp_path, monkeypatch):
+    starts = _count_starts(monkeypatch, failures=5)
+    row = runner.execute(_notebook(tmp_path, "x = 1"), tmp_path / "out", {}, timeout=60)
+    assert row["status"].startswith("failed: RuntimeError") and len(starts) == 3
+
+
+def test_a_cell_that_fails_is_not_run_again(tmp_path, monkeypatch):
+    starts = _count_starts(monkeypatch, failures=0)
+    row = runner.execute(_notebook(tmp_path, "1 / 0"), tmp_path / "out", {}, timeout=60)
+    assert row["status"].startswith("failed: ZeroDivisionError") and len(starts) == 1
