@@ -91,7 +91,6 @@ def _ones_only_markov(x, p_first, p_next):
     return (x * p_on.log()).sum(1)
 
 
-
 def _mask(k, mask_type):
     mask = torch.ones(k, k)
     mask[k // 2, k // 2 + (mask_type == "B"):] = 0

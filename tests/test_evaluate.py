@@ -59,7 +59,9 @@ def test_inception_score_and_label_stats(real):
     stats = evaluate.label_stats(x, y)
     assert stats["classes_covered"] == 10 and stats["label_accuracy"] > 0.98
     assert stats["label_entropy"] == pytest.approx(math.log(10), abs=0.02)
-    assert evaluate.label_stats(one_digit)["classes_covered"] == 1
+    assert stats["largest_share"] == pytest.approx(y.bincount().max().item() / len(y), abs=0.01)
+    collapsed = evaluate.label_stats(one_digit)
+    assert collapsed["classes_covered"] == 1 and collapsed["largest_share"] == 1.0
 
 
 def test_bad_images_are_refused_clearly():
