@@ -25,6 +25,9 @@ and "uploads" (copies from the CPU to the device), the bytes held by live device
 ("live_bytes", "peak_bytes"), and each operation ("ops": one kernel launch on a real device) with
 its FLOPs ("flops", by torch.utils.flop_counter's formulas).
 
+Operations that exist only in the accelerators' kernels (the fused LSTM cell that `nn.LSTM` calls
+there) run as Python on the CPU values (`_DEVICE_ONLY`).
+
 Limits: no speed, asynchrony, kernel selection or numerics of a real device (the slow bf16 path
 of a T4 is not seen; only the policy that avoids it is tested), no operator gaps other than MPS's
 float64, no device generators (`torch.Generator(device=...)` is not emulated: code draws device
@@ -126,6 +129,34 @@ def _on_device(device) -> bool:
     return device is not None and torch.device(device).type == NAME
 
 
+def _fused_lstm_cell(input_gates, hidden_gates, cx, input_bias=None, hidden_bias=None):
+    """The fused LSTM cell that nn.LSTM calls on an accelerator without cuDNN (no CPU kernel):
+    (h, c, the activated gates i, f, g, o kept for the backward pass)."""
+    gates = input_gates + hidden_gates
+    if input_bias is not None:
+        gates = gates + input_bias + hidden_bias
+    i, f, g, o = gates.chunk(4, 1)
+    i, f, g, o = i.sigmoid(), f.sigmoid(), g.tanh(), o.sigmoid()
+    cy = f * cx + i * g
+    return o * cy.tanh(), cy, torch.cat([i, f, g, o], 1)
+
+
+def _fused_lstm_cell_backward(grad_hy, grad_cy, cx, cy, workspace, has_bias):
+    """Its backward pass: the gradients of the gates' pre-activations, of c_{t-1}, of the bias."""
+    i, f, g, o = workspace.chunk(4, 1)
+    tanh_cy = cy.tanh()
+    grad_hy = torch.zeros_like(cy) if grad_hy is None else grad_hy
+    grad_c = grad_hy * o * (1 - tanh_cy**2) + (0 if grad_cy is None else grad_cy)
+    grad_gates = torch.cat([grad_c * g * i * (1 - i), grad_c * cx * f * (1 - f),
+                            grad_c * i * (1 - g**2), grad_hy * tanh_cy * o * (1 - o)], 1)
+    return grad_gates, grad_c * f, grad_gates.sum(0) if has_bias else None
+
+
+_DEVICE_ONLY = {  # operations that exist only in the accelerators' kernels: run on the CPU values
+    aten._thnn_fused_lstm_cell.default: _fused_lstm_cell,
+    aten._thnn_fused_lstm_cell_backward_impl.default: _fused_lstm_cell_backward}
+
+
 class FakeAccelerator(TorchDispatchMode):
     """Runs each operation on the CPU values and enforces the emulated device's rules."""
 
@@ -152,7 +183,7 @@ class FakeAccelerator(TorchDispatchMode):
             [t.elem if type(t) is DeviceTensor else t for t in flat], spec)
         if to_device:
             plain_kwargs["device"] = torch.device("cpu")
-        out = func(*plain_args, **plain_kwargs)
+        out = _DEVICE_ONLY.get(func, func)(*plain_args, **plain_kwargs)
         stats["ops"] += 1  # one kernel launch on a real device
         count_flops = flop_registry.get(func._overloadpacket)
         if count_flops is not None:

@@ -54,6 +54,21 @@ def test_the_emulator_refuses_what_a_real_device_refuses(device):
     assert x.cpu().numpy().shape == (4, 3) and x.sum().item() == pytest.approx(float(x.sum()))
 
 
+def test_an_lstm_runs_on_the_emulated_devices_as_on_the_cpu(device):
+    torch.manual_seed(0)
+    lstm, x = nn.LSTM(1, 8, batch_first=True), torch.randn(3, 20, 1, requires_grad=True)
+    out, (h, c) = lstm(x)
+    (out.sum() + c.square().sum()).backward()
+    cpu = [out, h, c, x.grad, *(p.grad for p in lstm.parameters())]
+    lstm.zero_grad()
+    lstm_d, x_d = lstm.to(device), x.detach().to(device).requires_grad_()
+    out, (h, c) = lstm_d(x_d)  # the accelerators' fused cell, emulated
+    (out.sum() + c.square().sum()).backward()
+    emulated = [out, h, c, x_d.grad, *(p.grad for p in lstm_d.parameters())]
+    for a, b in zip(cpu, emulated, strict=True):
+        assert b.device == device and torch.allclose(a, b.cpu(), atol=1e-5)
+
+
 def test_the_emulated_mps_has_no_float64_and_cuda_autocasts_like_cuda(emulate):
     dev = emulate("mps")
     with pytest.raises(TypeError, match="float64"):
