@@ -93,7 +93,8 @@ def _execute(client: NotebookClient, nb, env: dict, attempts: int = 3) -> None:
     side by side by separate processes can pick the same free port ("Address already in use")."""
     for attempt in range(1, attempts + 1):
         try:
-            return client.execute(env=env)
+            client.execute(env=env)
+            return
         except RuntimeError as err:
             started = any(c.get("execution_count") for c in nb.cells if c.cell_type == "code")
             if started or attempt == attempts or "before replying" not in str(err):
