@@ -1,5 +1,6 @@
-"""The evaluation kit: FID on the reference classifier's features (helpers.classifier) with its
-real-data floor, the inception score, label statistics, NLL units, and `report`, which prints a
+"""The evaluation kit: FID on the reference classifier's features (helpers.classifier) against
+all 10,000 test images, with its real-data floor at the same sample count, the inception score
+beside real images' at that count, label statistics, NLL units, and `report`, which prints a
 notebook's final figures against its targets and returns them as the notebook's `results`. Every
 metric runs on the CPU, whatever device the samples come from. 05_gan explains FID and the
 inception score.
@@ -11,18 +12,19 @@ from typing import NamedTuple
 
 import torch
 
-from . import data
+from . import checkpoints, data
 from .classifier import (
     CPU,
     Classifier,
     on_cpu,
     predict,
     reference_classifier,
+    weights_hash,
 )
 
-__all__ = ["Floor", "bits_per_dim", "family", "features", "fid", "fid_floor", "frechet_distance",
-           "inception_score", "label_stats", "predict", "reference_classifier",
-           "report"]
+__all__ = ["Band", "bits_per_dim", "family", "features", "fid", "fid_floor", "frechet_distance",
+           "gaussian", "inception_score", "label_stats", "predict", "real_inception_score",
+           "reference", "reference_classifier", "report"]
 
 
 def _check_images(images: torch.Tensor) -> tuple[torch.Tensor, Classifier]:
@@ -42,10 +44,13 @@ def features(images: torch.Tensor) -> torch.Tensor:
     return torch.cat([model.features(b) for b in images.split(2000)]).double()
 
 
-def frechet_distance(f1: torch.Tensor, f2: torch.Tensor) -> float:
-    """||mu1 - mu2||^2 + Tr(S1 + S2 - 2 (S1 S2)^(1/2)) between two feature sets (Heusel et al.)."""
-    mu1, mu2 = f1.mean(0), f2.mean(0)
-    s1, s2 = torch.cov(f1.T), torch.cov(f2.T)
+def gaussian(f: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean and covariance of features (N, D): the Gaussian that FID fits to them."""
+    return f.mean(0), torch.cov(f.T)
+
+
+def frechet_distance(mu1, s1, mu2, s2) -> float:
+    """||mu1 - mu2||^2 + Tr(S1 + S2 - 2 (S1 S2)^(1/2)) between two Gaussians (Heusel et al.)."""
     w, v = torch.linalg.eigh(s1)
     root1 = v @ torch.diag(w.clamp(min=0).sqrt()) @ v.T
     # Tr (S1 S2)^(1/2) = sum of the square roots of the eigenvalues of S1^(1/2) S2 S1^(1/2)
@@ -53,40 +58,81 @@ def frechet_distance(f1: torch.Tensor, f2: torch.Tensor) -> float:
     return float((mu1 - mu2).square().sum() + s1.trace() + s2.trace() - 2 * tr_sqrt)
 
 
+def _cached(name: str, compute) -> dict:
+    """`compute()` (a dict of tensors), kept in the checkpoint folder as `name`, a file per
+    instrument: the first notebook to need it computes it, the others load it."""
+    filename = f"yardstick-{weights_hash(on_cpu())}-{name}.pt"
+    found = checkpoints.find(filename)
+    if found is not None:
+        return checkpoints.load(found)
+    value = compute()
+    checkpoints.store(filename, value)
+    return value
+
+
+@lru_cache(maxsize=1)
+def reference() -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean and covariance of the features of all 10,000 MNIST test images: what every FID is
+    measured against, whatever the sample count (the first 5,000 test images alone are the
+    cleaner half: FID 22 between the two halves)."""
+    def compute():
+        mu, cov = gaussian(features(data.load("mnist", "test", device=CPU)[0]))
+        return {"mu": mu, "cov": cov}
+    ref = _cached("test-reference", compute)
+    return ref["mu"], ref["cov"]
+
+
 def fid(samples: torch.Tensor) -> float:
-    """FID of samples against as many real MNIST test images, on the classifier's features."""
-    real, _ = data.load("mnist", "test", device=CPU, n=len(samples))
-    if len(real) < len(samples):
-        raise ValueError(f"FID uses at most {len(real)} samples, got {len(samples)}")
-    return frechet_distance(features(samples), features(real))
+    """FID of samples against all the MNIST test images, on the classifier's features. FID is
+    biased upwards for few samples: compare it with `fid_floor(len(samples))`."""
+    if len(samples) < 2:
+        raise ValueError(f"FID needs at least 2 samples, got {len(samples)}")
+    return frechet_distance(*gaussian(features(samples)), *reference())
 
 
-class Floor(NamedTuple):
-    """FID of real images against the test images: its mean and standard deviation over `pairs`
+class Band(NamedTuple):
+    """A real-data figure at a sample count: its mean and standard deviation over `sets`
     disjoint sets of real training images."""
     mean: float
     sd: float
-    pairs: int
+    sets: int
 
     def __str__(self) -> str:
         return f"{self.mean:.2f} ± {self.sd:.2f}"
 
 
-@lru_cache(maxsize=8)
-def fid_floor(n: int, pairs: int = 5) -> Floor:
-    """What a perfect generator would get with n samples (FID is biased upwards for small n, so
-    compare against this floor): FID of n real training images against the n test images that
-    `fid` uses, for up to `pairs` disjoint sets of training images. One set alone can be off by
-    a factor of two, so targets use the mean and figures show the band."""
+def _real_sets(n: int, most: int = 5) -> torch.Tensor:
+    """Features of up to `most` disjoint sets of n real training images, (sets, n, 128)."""
     train_x, _ = data.load("mnist", "train", device=CPU)
-    pairs = min(pairs, len(train_x) // n)
-    if pairs < 2:
-        raise ValueError(f"the floor needs two disjoint sets of {n} training images; use n <= "
-                         f"{len(train_x) // 2}")
-    test = features(data.load("mnist", "test", device=CPU, n=n)[0])  # what fid() compares with
-    values = torch.tensor([frechet_distance(features(chunk), test)
-                           for chunk in train_x[: pairs * n].split(n)])
-    return Floor(float(values.mean()), float(values.std()), pairs)
+    sets = min(most, len(train_x) // n)
+    if sets < 2:
+        raise ValueError(f"a real-data band needs two disjoint sets of {n} training images; use "
+                         f"n <= {len(train_x) // 2}")
+    return train_x[: sets * n].view(sets, n, 1, 28, 28)
+
+
+def _band(values: torch.Tensor) -> Band:
+    return Band(float(values.mean()), float(values.std()), len(values))
+
+
+@lru_cache(maxsize=8)
+def fid_floor(n: int) -> Band:
+    """What a perfect generator would get with n samples: the FID of n real training images
+    against the test reference, over up to 5 disjoint sets (one set alone can be off by half its
+    value, so targets use the mean and figures show the band). Cached per instrument."""
+    def compute():
+        return {"values": torch.tensor([fid(s) for s in _real_sets(n)], dtype=torch.float64)}
+    return _band(_cached(f"fid-floor-{n}", compute)["values"])
+
+
+@lru_cache(maxsize=8)
+def real_inception_score(n: int) -> Band:
+    """The inception score of n real training images, over up to 5 disjoint sets: what a
+    perfect generator scores at that count (real digits score about 9.5, not 10). Cached."""
+    def compute():
+        return {"values": torch.tensor([inception_score(s) for s in _real_sets(n)],
+                                       dtype=torch.float64)}
+    return _band(_cached(f"real-is-{n}", compute)["values"])
 
 
 def inception_score(samples: torch.Tensor) -> float:
@@ -119,17 +165,20 @@ def bits_per_dim(nll_nats: float, num_dims: int = 784) -> float:
 
 def family(name: str, samples: torch.Tensor, seconds: float, nll_nats: float | None = None,
            nll_is_bound: bool = False) -> dict:
-    """One model's entry in the benchmark's comparison of the families: FID against real test
-    images with its floor, the inception score, the sampling time per image (`seconds` for all the
+    """One model's entry in the benchmark's comparison of the families: FID against the test
+    reference with its floor, the inception score beside real images' at the same count, the
+    sampling time per image (`seconds` for all the
     samples) and, where the family has one, the test NLL in nats (`nll_is_bound`: an upper bound,
     like the -ELBO). `samples`: (N, 784) or (N, 1, 28, 28) in [0, 1]; 16 of them, evenly spaced
     (so that samples drawn prompt by prompt show every prompt), are kept in "grid" (uint8) for
     the benchmark's picture of every family's samples."""
     images = samples.detach().reshape(-1, 1, 28, 28)
-    score, floor = fid(images), fid_floor(len(images))
+    score, floor, real = fid(images), fid_floor(len(images)), real_inception_score(len(images))
+    inception = inception_score(images)
     spread = torch.linspace(0, len(images) - 1, min(16, len(images))).long()  # across prompts
     return {"name": name, "n": len(images), "fid": score, "floor": floor.mean, "floor_sd": floor.sd,
-            "fid_over_floor": score / floor.mean, "inception_score": inception_score(images),
+            "fid_over_floor": score / floor.mean, "inception_score": inception,
+            "real_inception_score": real.mean, "is_over_real": inception / real.mean,
             "ms_per_image": 1e3 * seconds / len(images), "nll_nats": nll_nats,
             "nll_is_bound": nll_is_bound,
             "grid": (images[spread].float().clamp(0, 1) * 255).round().to(CPU, torch.uint8)}
@@ -156,9 +205,11 @@ def report(rt, metrics: dict, targets: dict | None = None, families: list[dict] 
         goal = f"  (target {t['op']} {t['value']}: {'met' if t['met'] else 'NOT met'})" if t else ""
         print(f"  {k:<28} {v:10.4g}{goal}")
     if families:
-        print(f"  {'model':<24}{'FID':>8}{'floor':>8}{'IS':>7}{'ms/image':>10}{'NLL':>8}")
+        print(f"  {'model':<24}{'n':>6}{'FID':>8}{'floor':>8}{'IS':>7}{'real':>7}{'ms/image':>10}"
+              f"{'NLL':>8}")
     for f in families:
         nll = f"{f['nll_nats']:8.2f}" if f["nll_nats"] is not None else f"{'-':>8}"
-        print(f"  {f['name']:<24}{f['fid']:8.2f}{f['floor']:8.2f}{f['inception_score']:7.2f}"
+        print(f"  {f['name']:<24}{f['n']:6d}{f['fid']:8.2f}{f['floor']:8.2f}"
+              f"{f['inception_score']:7.2f}{f['real_inception_score']:7.2f}"
               f"{f['ms_per_image']:10.2f}{nll}")
     return {"mode": rt.mode, "metrics": metrics, "targets": checked, "families": list(families)}

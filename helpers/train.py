@@ -147,10 +147,13 @@ def train_or_load(rt: runtime.Runtime, notebook: str, name: str, model: torch.nn
     course's helpers they use, the values they use (learning rate, batch size, steps, ...), the
     optimizer's settings and the data. Quick runs never
     reuse full-mode weights; a changed loss, setting or exercise answer trains again, and unchanged
-    ones load. DGM_RETRAIN=1 trains again. Either way the random generators are then seeded from
+    ones load. DGM_RETRAIN=1 trains again. The model's convolution weights are first put in the
+    device's fastest layout (`runtime.memory_format`; the state dict's keys and values are the
+    same in any layout). Either way the random generators are then seeded from
     `rt.seed` and the model's name, so the cells that follow draw the same numbers whether the
     model was trained (which draws many) or loaded. Returns the history that `train()` returned.
     """
+    model.to(memory_format=runtime.memory_format(next(model.parameters()).device))  # fast layout
     fingerprint = sources.fingerprint(train, model)
     filename = checkpoint_name(rt, notebook, name, fingerprint, str(model))
     names = sources.shown(fingerprint, kinds=("code",), course=False)

@@ -35,7 +35,7 @@ def test_bench_quick_writes_report_and_docs_and_fails_on_a_failing_notebook(tmp_
     tiny = _notebook(tmp_path / "00_tiny.ipynb", TINY)
     broken = _notebook(tmp_path / "99_broken.ipynb", ["1 / 0"])
     code = bench.main(["--mode", "quick", "--notebooks", str(tiny), str(broken), "--no-peer",
-                       "--jobs", "2", "--out", str(tmp_path / "bench"),
+                       "--jobs", "1", "--out", str(tmp_path / "bench"),
                        "--docs", str(tmp_path / "docs")])
     assert code == 1  # a notebook failed
     report = json.loads((tmp_path / "bench" / "quick.json").read_text())
@@ -44,6 +44,7 @@ def test_bench_quick_writes_report_and_docs_and_fails_on_a_failing_notebook(tmp_
     ok, failed = report["notebooks"]
     assert ok["notebook"] == "00_tiny" and ok["status"] == "ok" and ok["mode"] == "quick"
     assert ok["wall_time_s"] > 0 and ok["metrics"] == {"nll": 81.0}
+    assert ok["matmul_gflop_per_s"] > 0  # the machine's rate as this notebook ran
     assert ok["targets"]["nll"]["met"]  # the target as the notebook states it
     trained = ok["training"]["tiny"]  # measured by the harness, not by the notebook
     assert trained["steps"] == 12 and trained["images"] == 96 and trained["gflop_per_image"] > 0
@@ -54,6 +55,7 @@ def test_bench_quick_writes_report_and_docs_and_fails_on_a_failing_notebook(tmp_
     text = (tmp_path / "docs" / "results-quick.md").read_text()
     assert text.startswith("# Benchmark: quick mode") and "GFLOP/s" in text
     assert "| 00_tiny | ok |" in text and "| 99_broken | failed" in text
+    assert f"| {ok['wall_time_s']:.0f} s | {ok['matmul_gflop_per_s']:,.0f} |" in text
 
 
 @pytest.mark.slow

@@ -33,14 +33,15 @@ def test_frechet_distance_matches_the_closed_form_for_diagonal_gaussians():
     b = torch.randn(200_000, 3, generator=gen, dtype=torch.float64) * torch.tensor([1.0, 2, 3])
     b = b + torch.tensor([1.0, 0, 0])
     want = 1.0 + (1 - 1) ** 2 + (1 - 2) ** 2 + (1 - 3) ** 2  # |mu|^2 + sum (s1 - s2)^2
-    assert evaluate.frechet_distance(a, b) == pytest.approx(want, rel=0.02)
-    assert evaluate.frechet_distance(a, a) == pytest.approx(0, abs=1e-6)
+    a, b = evaluate.gaussian(a), evaluate.gaussian(b)
+    assert evaluate.frechet_distance(*a, *b) == pytest.approx(want, rel=0.02)
+    assert evaluate.frechet_distance(*a, *a) == pytest.approx(0, abs=1e-6)
 
 
 def test_fid_is_near_its_floor_for_real_data_and_far_above_it_otherwise(real):
     x, y = real
     floor = evaluate.fid_floor(N)
-    assert floor.pairs == 5 and 0 < floor.sd < floor.mean
+    assert floor.sets == 5 and 0 < floor.sd < floor.mean
     assert str(floor) == f"{floor.mean:.2f} ± {floor.sd:.2f}"
     floor = floor.mean
     train_other, _ = data.load("mnist", "train", n=2 * N)
@@ -49,6 +50,60 @@ def test_fid_is_near_its_floor_for_real_data_and_far_above_it_otherwise(real):
     one_digit = x[y == 3][:1].expand(N, -1, -1, -1)
     assert evaluate.fid(noise) > 20 * floor
     assert evaluate.fid(one_digit) > 10 * floor
+
+
+@pytest.fixture
+def own_yardstick(tmp_path, monkeypatch):
+    """The yardstick's files in a folder of this test's own, its in-memory copies cleared."""
+    monkeypatch.setenv("DGM_CHECKPOINTS", str(tmp_path))
+    cached = (evaluate.reference, evaluate.fid_floor, evaluate.real_inception_score)
+    for f in cached:
+        f.cache_clear()
+    yield tmp_path
+    for f in cached:
+        f.cache_clear()
+
+
+def test_the_floor_does_not_depend_on_which_half_of_the_test_set_comes_first(own_yardstick,
+                                                                            monkeypatch):
+    """MNIST's two test halves differ (the first is the cleaner one): a yardstick made of the
+    first n test images moves with n. The reference is all 10,000, in any order."""
+    test_x, _ = data.load("mnist", "test")
+    halves = [evaluate.gaussian(evaluate.features(half)) for half in test_x.split(5000)]
+    floor = evaluate.fid_floor(5000)
+    assert evaluate.frechet_distance(*halves[0], *halves[1]) > 5 * floor.mean  # not alike
+    train_x, _ = data.load("mnist", "train", n=5000)
+    before = evaluate.fid(train_x), floor.mean
+    swapped = torch.cat([test_x[5000:], test_x[:5000]])
+    load = data.load
+    monkeypatch.setattr(data, "load", lambda name="mnist", split="train", device=None, n=None:
+                        (swapped[:n], None) if split == "test" else load(name, split, device, n))
+    for f in (evaluate.reference, evaluate.fid_floor):
+        f.cache_clear()
+    for path in own_yardstick.glob("yardstick-*"):
+        path.unlink()
+    after = evaluate.fid(train_x), evaluate.fid_floor(5000).mean
+    assert after == pytest.approx(before, rel=1e-6)
+
+
+def test_the_yardstick_is_computed_once_per_instrument_and_kept(own_yardstick):
+    floor = evaluate.fid_floor(2000)
+    real = evaluate.real_inception_score(2000)
+    files = sorted(p.name for p in own_yardstick.iterdir())
+    identity = json.loads(classifier.IDENTITY.read_text())["classifier"]
+    assert files == [f"yardstick-{identity}-{name}.pt" for name in
+                     ("fid-floor-2000", "real-is-2000", "test-reference")]
+    assert floor.sets == real.sets == 5 and 9.0 < real.mean < 10 and real.sd > 0
+    evaluate.fid_floor.cache_clear()
+    evaluate.real_inception_score.cache_clear()
+    for path in own_yardstick.iterdir():  # what is kept is what is used
+        kept = torch.load(path, weights_only=True)
+        for value in kept.values():
+            value.mul_(2)
+        torch.save(kept, path)
+    evaluate.reference.cache_clear()
+    assert evaluate.fid_floor(2000).mean == pytest.approx(2 * floor.mean)
+    assert evaluate.real_inception_score(2000).mean == pytest.approx(2 * real.mean)
 
 
 def test_inception_score_and_label_stats(real):

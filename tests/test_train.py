@@ -143,6 +143,31 @@ def test_damaged_checkpoint_is_retrained_with_a_warning(cache):
     assert not list(path.parent.glob(".*.tmp")), "no temporary file is left behind"
 
 
+def _conv():
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Conv2d(2, 4, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(36, 1))
+
+
+def test_convolutions_train_in_the_fast_layout_and_their_checkpoints_load_in_any(tmp_path,
+                                                                                monkeypatch):
+    monkeypatch.setenv("DGM_DATA", str(tmp_path))
+    rt = runtime.setup(verbose=False)
+    x = torch.randn(16, 2, 3, 3)
+    batches = itertools.repeat((x, x.sum((1, 2, 3))))
+    model = _conv()
+    train.train_or_load(rt, "test", "conv", model, lambda: train.fit(model, _mse, batches, 5))
+    weight = model[0].weight
+    assert weight.is_contiguous(memory_format=torch.channels_last) and not weight.is_contiguous()
+    (path,) = tmp_path.glob("checkpoints/test-conv-*.pt")
+    plain = _conv()  # the default layout, as on Apple's MPS
+    plain.load_state_dict(torch.load(path, weights_only=True)["model"])
+    assert plain[0].weight.is_contiguous()
+    assert plain.state_dict().keys() == model.state_dict().keys()
+    assert torch.allclose(plain(x), model(x), atol=1e-5)
+    assert runtime.memory_format(torch.device("mps")) == torch.contiguous_format
+    assert runtime.memory_format(torch.device("cpu")) == torch.channels_last
+
+
 def test_another_models_file_under_the_right_name_is_not_trusted(cache):
     """A checkpoint is trusted by its content: a model of the same architecture trained with
     other settings, copied over the right name, is retrained, not loaded silently."""

@@ -125,8 +125,8 @@ def markdown(report: dict) -> str:
         if peak else ""
     lines = [f"Mode **{report['mode']}** on {where}{rate}, torch {m['torch']}, {report['date']}.",
              "",
-             "| notebook | status | wall time | figures (target: met / missed) |",
-             "|---|---|---|---|"]
+             "| notebook | status | wall time | matmul GFLOP/s | figures (target: met / missed) |",
+             "|---|---|---|---|---|"]
     if any(r.get("date", report["date"]) != report["date"] for r in report["notebooks"]):
         lines.insert(1, "\nRows whose notebook was not run this time come from an earlier run "
                         "(`date` in the JSON report).")
@@ -136,8 +136,9 @@ def markdown(report: dict) -> str:
             t = r["targets"].get(name)
             goal = f" ({t['op']} {t['value']}: {'met' if t['met'] else 'MISSED'})" if t else ""
             figures.append(f"{name} {value + 0.0:.4g}{goal}")  # + 0.0: no "-0"
+        rate = r.get("matmul_gflop_per_s")
         lines.append(f"| {r['notebook']} | {r['status'][:60]} | {r['wall_time_s']:.0f} s | "
-                     f"{'; '.join(figures)} |")
+                     f"{f'{rate:,.0f}' if rate else '-'} | {'; '.join(figures)} |")
     d = report.get("data_path")
     if d:
         lines += ["", f"Data path ({d['model']}, {d['steps']} steps of {d['batch_size']} on "
@@ -234,11 +235,13 @@ def main(argv=None) -> int:
     parser.add_argument("--out", type=Path, default=places.REPO / "build" / "bench")
     parser.add_argument("--docs", type=Path, default=places.REPO / "docs",
                         help="where results-<mode>.md and the pictures go")
-    parser.add_argument("--jobs", type=int, default=1, help="notebooks run at once")
+    parser.add_argument("--jobs", type=int, help="notebooks run at once (default: one at a time "
+                        "on the CPU; in gpu mode all of them, sharing the one GPU)")
     parser.add_argument("--timeout", type=int, default=900, help="seconds per cell")
     parser.add_argument("--no-peer", action="store_true", help="skip the peer baseline")
     args = parser.parse_args(argv)
     device = bench_device(args.mode)
+    args.jobs = args.jobs or (len(args.notebooks) if args.mode == "gpu" else 1)
     if args.mode == "gpu" and device.type == "cpu":
         print("bench: MODE=gpu needs a GPU; use MODE=cpu or MODE=quick here.", file=sys.stderr)
         return 2
@@ -250,8 +253,9 @@ def main(argv=None) -> int:
     done = []
 
     def save(row=None):  # after every notebook: a run stopped half-way keeps what it measured
-        if row is not None:
-            done.append({**row, "date": today})
+        if row is not None:  # the machine's rate as the notebook ran (kind machines differ 2x)
+            rate = matmul_peak(device)["gflop_per_s"] if args.jobs == 1 else None
+            done.append({**row, "date": today, "matmul_gflop_per_s": rate})
         report["notebooks"] = merge(report_path, done)
         report["total_wall_time_s"] = round(sum(r["wall_time_s"] for r in report["notebooks"]), 1)
         args.out.mkdir(parents=True, exist_ok=True)

@@ -106,8 +106,8 @@ def _execute(client: NotebookClient, nb, env: dict, attempts: int = 3) -> None:
 def settings(mode: str | None = None, retrain: bool = False, emulate: str | None = None,
              smoke: bool = False, jobs: int = 1) -> dict:
     """The kernels' environment for a run: the mode's settings, DGM_RETRAIN, the emulated device,
-    the smoke run (gpu sizes, quick counts, measured into build/smoke), and one OpenMP thread per
-    kernel when `jobs` kernels share the cores."""
+    the smoke run (gpu sizes, quick counts, measured into build/smoke), and an equal share of the
+    cores (at least one OpenMP thread) per kernel when `jobs` kernels share them."""
     env = dict(MODES[mode])
     if retrain:
         env["DGM_RETRAIN"] = "1"
@@ -117,7 +117,7 @@ def settings(mode: str | None = None, retrain: bool = False, emulate: str | None
         env.update(MODES["gpu"], DGM_SMOKE="1",
                    DGM_EMULATE_REPORT=str(ROOT / "build" / "smoke"))
     if jobs > 1:
-        env["OMP_NUM_THREADS"] = "1"
+        env["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // jobs))
     return env
 
 
