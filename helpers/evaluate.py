@@ -73,8 +73,8 @@ def _cached(name: str, compute) -> dict:
 @lru_cache(maxsize=1)
 def reference() -> tuple[torch.Tensor, torch.Tensor]:
     """Mean and covariance of the features of all 10,000 MNIST test images: what every FID is
-    measured against, whatever the sample count (the first 5,000 test images alone are the
-    cleaner half: FID 22 between the two halves)."""
+    measured against, whatever the sample count (the test set's two halves differ: FID 22
+    between them, so a reference made of the first n test images moves with n)."""
     def compute():
         mu, cov = gaussian(features(data.load("mnist", "test", device=CPU)[0]))
         return {"mu": mu, "cov": cov}
@@ -102,7 +102,7 @@ class Band(NamedTuple):
 
 
 def _real_sets(n: int, most: int = 5) -> torch.Tensor:
-    """Features of up to `most` disjoint sets of n real training images, (sets, n, 128)."""
+    """Up to `most` disjoint sets of n real training images, (sets, n, 1, 28, 28)."""
     train_x, _ = data.load("mnist", "train", device=CPU)
     sets = min(most, len(train_x) // n)
     if sets < 2:

@@ -118,6 +118,7 @@ def save() -> None:
         "notebook": NOTEBOOK, "mode": "gpu-smoke" if _smoke() else rt.mode,
         "device": str(rt.device), "device_name": runtime.device_name(rt.device),
         "precision": rt.precision, "threads": torch.get_num_threads(),
+        "matmul_gflop_per_s": _rate(rt.device),
         "date": time.strftime("%Y-%m-%d %H:%M"), "wall_time_s": round(rt.elapsed(), 1),
         **(instrument.identity() if families else {}), "training": training,
         "metrics": results.get("metrics", {}), "targets": results.get("targets", {}),
@@ -127,6 +128,16 @@ def save() -> None:
         torch.save({f["name"]: f["grid"] for f in families},
                    out.with_name(f"{out.stem}-samples.pt"))
     _write_smoke_report()
+
+
+def _rate(device) -> float | None:
+    """The machine's matmul rate, measured in this kernel as the notebook ends (when the
+    benchmark runs notebooks one at a time, DGM_HARNESS_RATE=1), else None."""
+    if os.environ.get("DGM_HARNESS_RATE") != "1":
+        return None
+    from tools.bench import matmul_peak
+
+    return matmul_peak(device)["gflop_per_s"]
 
 
 # --- the emulated device and the smoke run ------------------------------------------------------
