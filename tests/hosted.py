@@ -110,15 +110,16 @@ def class_flow(base: Path) -> None:
         return "".join(texts).splitlines()
 
     execute("instructor", {"DGM_CHECKPOINTS": str(shared)}, [])
-    saved = sorted(p.name for p in shared.glob("*.pt"))
-    assert saved, "the instructor's run saved no model"
+    models = lambda: sorted(p.name for p in shared.glob("*.pt") if "yardstick-" not in p.name)
+    saved, yardstick = models(), sorted(shared.glob("yardstick-*.pt"))  # FID's reference, floors
+    assert saved and yardstick, "the instructor's run saved no model or no FID reference"
     printed = execute("student", {"HOME": str(home), "DGM_CHECKPOINTS":
                                   f"{home / 'dgm-models'}{os.pathsep}{shared}"},
                       ["setpriv", f"--reuid={STUDENT}", f"--regid={STUDENT}", "--clear-groups"])
     loaded = [line for line in printed if line.startswith("loaded ") and shared.name in line]
     assert len(loaded) == len(saved), f"{len(loaded)} of {len(saved)} models loaded: {printed}"
-    assert not list((home / "dgm-models").glob("*.pt")), "the student trained a model again"
-    assert sorted(p.name for p in shared.glob("*.pt")) == saved
+    assert not list((home / "dgm-models").glob("*.pt")), "the student trained or measured again"
+    assert models() == saved and sorted(shared.glob("yardstick-*.pt")) == yardstick
     print(f"hosted: the student (uid {STUDENT}) loaded all {len(saved)} models from the shared "
           "folder and trained none")
 
