@@ -7,6 +7,7 @@ runs the steps, keeps the history and stores the weights.
 
 import copy
 import math
+import time
 import warnings
 import zlib
 from collections.abc import Callable, Iterator
@@ -14,7 +15,7 @@ from collections.abc import Callable, Iterator
 import torch
 from tqdm.auto import tqdm
 
-from . import places, runtime, sources
+from . import config, places, runtime, sources
 from .checkpoints import checkpoint_dirs, find, load, store
 from .places import REPO
 
@@ -31,7 +32,8 @@ def adam(params, lr: float, **settings) -> torch.optim.Adam:
 def fit(model: torch.nn.Module, loss_fn: Callable, batches: Iterator, num_steps: int,
         lr: float = 1e-3, optimizer: torch.optim.Optimizer | None = None, scheduler=None,
         desc: str = "training", log_every: int = 10, warmup_steps: int = 0,
-        callback: Callable[[], None] | None = None) -> dict[str, list[float]]:
+        callback: Callable[[], None] | None = None,
+        compile: bool = False) -> dict[str, list[float]]:
     """Run `num_steps` optimiser steps of `loss_fn(model, batch)` and return the loss history.
 
     `loss_fn` returns a scalar loss, or (loss, {name: value}) to log more terms (e.g. the
@@ -40,6 +42,10 @@ def fit(model: torch.nn.Module, loss_fn: Callable, batches: Iterator, num_steps:
     `scheduler`, if given, is stepped after every optimiser step; `warmup_steps` > 0 instead
     raises the learning rate linearly over the first steps. Then `callback()` is called
     (06_diffusion updates an exponential moving average of the weights there).
+    `compile=True` compiles the loss and its gradient into CUDA graphs in gpu mode on a CUDA GPU
+    (`runtime.compiled`; elsewhere it changes nothing): for long runs of small models, whose
+    steps are launch-bound, not for short ones, which would not earn back the compile time. If the
+    compiler fails, training goes on uncompiled, with a warning.
     """
     opt = optimizer or adam(model.parameters(), lr=lr)
     if warmup_steps and scheduler is None:
@@ -48,14 +54,37 @@ def fit(model: torch.nn.Module, loss_fn: Callable, batches: Iterator, num_steps:
     device = next(model.parameters()).device
     history: dict[str, list[float]] = {}
     model.train()
+
+    def eager(batch):
+        with runtime.autocast(device):  # bf16 where the device does it natively
+            out = loss_fn(model, batch)
+        return out if isinstance(out, tuple) else (out, {})
+
+    def gradients(forward, batch):
+        loss, terms = forward(batch)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        return loss, terms
+
+    mode = runtime.run_mode(config.current(), device)
+    forward = runtime.compiled(eager, device, mode) if compile else eager
+    started = time.perf_counter()
     bar = tqdm(range(1, num_steps + 1), desc=desc, mininterval=0.5)
     for step in bar:
         batch = next(batches)
-        with runtime.autocast(device):  # bf16 where the device does it natively
-            out = loss_fn(model, batch)
-        loss, terms = out if isinstance(out, tuple) else (out, {})
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
+        try:
+            loss, terms = gradients(forward, batch)
+        except Exception as err:  # a compiler that fails on this machine: train uncompiled
+            if forward is eager or step > 1:
+                raise
+            reason = " ".join(str(err).split())[:160]
+            warnings.warn(f"the compiled training step failed ({type(err).__name__}: {reason}); "
+                          "training without compiling", stacklevel=2)
+            forward = eager
+            loss, terms = gradients(forward, batch)
+        if step == 1 and forward is not eager:  # what the compiler cost, said once
+            runtime.synchronize(device)
+            print(f"compiled the training step in {time.perf_counter() - started:.0f} s")
         opt.step()
         if scheduler is not None:
             scheduler.step()

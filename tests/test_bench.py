@@ -1,7 +1,10 @@
 """The benchmark runs in quick mode and writes a well-formed report and table (not its timings)."""
 
+import importlib.util
 import json
 import os
+import sys
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -131,3 +134,18 @@ def test_the_peer_answers_its_named_counterpart_and_says_when_it_is_missing(caps
     assert peer.counterpart(rows) == (ddim, unet)  # its family, its notebook's longest training
     assert peer.compare(rows[:1], torch.device("cpu")) is None
     assert "no 'DDIM 50' family of 06_diffusion" in capsys.readouterr().err
+
+
+def test_a_machine_that_cannot_build_the_environment_benches_with_its_own_python(monkeypatch):
+    from tools import course
+
+    def offline(_requirements):
+        raise SystemExit("course: `pip install -r requirements.txt` failed (exit 1)")
+
+    monkeypatch.setattr(course, "_extra", offline)
+    assert course._bench_python() == Path(sys.executable)  # this Python has all BENCH_NEEDS
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name: None if name == "nbclient" else real(name))
+    with pytest.raises(SystemExit, match=r"(?s)failed \(exit 1\).*lacks nbclient"):
+        course._bench_python()

@@ -6,13 +6,27 @@ import torch
 from helpers import nets
 
 
-@pytest.mark.parametrize("channels,size,patch,mults", [(1, 28, 2, (1, 2)), (3, 32, 2, (1, 2)),
-                                                       (1, 28, 1, (1, 2, 2))])
-def test_unet_keeps_the_shape_and_starts_at_zero(channels, size, patch, mults):
-    net = nets.UNet(channels=channels, width=16, mults=mults, patch=patch)
+@pytest.mark.parametrize("channels,size,patch,mults,blocks,attention", [
+    (1, 28, 2, (1, 2), 1, False), (3, 32, 2, (1, 2), 1, False), (1, 28, 1, (1, 2, 2), 1, False),
+    (1, 28, 1, (1, 2, 2), 2, True), (3, 32, 2, (1, 2), 2, True), (1, 28, 2, (1,), 1, True)])
+def test_unet_keeps_the_shape_and_starts_at_zero(channels, size, patch, mults, blocks, attention):
+    net = nets.UNet(channels=channels, width=16, mults=mults, patch=patch, blocks=blocks,
+                    attention=attention)
     x, t = torch.randn(3, channels, size, size), torch.tensor([0, 10, 999])
     out = net(x, t)
     assert out.shape == x.shape and out.abs().max() == 0  # the last conv is zero-initialised
+    assert len(net.down) == len(net.up) == blocks * len(mults)
+    assert (net.attention is not None) == attention
+
+
+def test_attention_starts_as_the_identity_then_relates_distant_positions():
+    torch.manual_seed(0)
+    attend = nets.Attention(16)
+    x = torch.randn(2, 16, 7, 7, requires_grad=True)
+    assert torch.equal(attend(x), x)
+    torch.nn.init.normal_(attend.proj.weight)
+    attend(x)[:, :, 0, 0].sum().backward()  # one corner of the output ...
+    assert x.grad[:, :, 6, 6].abs().sum() > 0  # ... depends on the opposite corner of the input
 
 
 def _trained_a_little(net):

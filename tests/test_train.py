@@ -11,6 +11,7 @@ import tempfile
 import warnings
 from pathlib import Path
 
+import fake_device
 import pytest
 import torch
 from torch import nn
@@ -74,6 +75,47 @@ def test_fit_stops_on_a_non_finite_loss():
     model, batches = _regression()
     with pytest.raises(FloatingPointError, match="learning rate"):
         train.fit(model, lambda m, b: m(b[0]).sum() * float("nan"), batches, num_steps=5)
+
+
+def test_the_training_step_is_compiled_only_on_a_cuda_gpu_in_gpu_mode():
+    step = lambda batch: batch
+    for device in ("cpu", "meta", fake_device.NAME):
+        for mode in ("quick", "cpu", "gpu"):
+            assert runtime.compiled(step, torch.device(device), mode) is step
+
+
+def _fit_with(compiler, monkeypatch):
+    """A regression trained by `fit` with `runtime.compiled` replaced by `compiler`."""
+    monkeypatch.setattr(runtime, "compiled", lambda step, device, mode: compiler(step))
+    torch.manual_seed(0)
+    model, batches = _regression()
+    history = train.fit(model, _mse, batches, num_steps=30, lr=0.05, log_every=5, compile=True)
+    return model, history
+
+
+def test_a_compiled_step_trains_as_the_eager_one_and_keeps_the_checkpoint_keys(monkeypatch):
+    compiled_model, compiled = _fit_with(lambda step: torch.compile(step, backend="aot_eager"),
+                                         monkeypatch)
+    torch._dynamo.reset()
+    eager_model, eager = _fit_with(lambda step: step, monkeypatch)
+    assert compiled["half"] == pytest.approx(eager["half"], rel=1e-4)  # the terms come through
+    assert compiled_model.state_dict().keys() == eager_model.state_dict().keys()
+    for a, b in zip(compiled_model.parameters(), eager_model.parameters(), strict=True):
+        torch.testing.assert_close(a, b)
+
+
+def test_a_compiler_that_fails_on_the_first_step_leaves_training_uncompiled(monkeypatch):
+    def broken_backend(graph, inputs):
+        raise RuntimeError("no compiler here")
+
+    with pytest.warns(UserWarning, match="compiled training step failed.*without compiling"):
+        model, history = _fit_with(lambda step: torch.compile(step, backend=broken_backend),
+                                   monkeypatch)
+    torch._dynamo.reset()
+    eager_model, eager = _fit_with(lambda step: step, monkeypatch)
+    assert history == eager
+    for a, b in zip(model.parameters(), eager_model.parameters(), strict=True):
+        torch.testing.assert_close(a, b)
 
 
 class _Calls:

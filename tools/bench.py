@@ -15,6 +15,7 @@ import platform
 import shutil
 import sys
 import time
+from importlib import metadata
 from pathlib import Path
 
 import torch
@@ -34,7 +35,7 @@ def machine(device: torch.device) -> dict:
     gpu = runtime.device_name(device) if device.type != "cpu" else None
     return {"platform": platform.platform(terse=True), "processor": platform.machine(),
             "cpu_cores": os.cpu_count(), "gpu": gpu, "torch": torch.__version__,
-            "python": platform.python_version()}
+            "torchvision": metadata.version("torchvision"), "python": platform.python_version()}
 
 
 def matmul_peak(device: torch.device) -> dict:
@@ -123,7 +124,9 @@ def markdown(report: dict) -> str:
     peak = report.get("peak") or {}
     rate = f" ({peak['n']}² {peak['dtype']} matmul at {peak['gflop_per_s']:,.0f} GFLOP/s)" \
         if peak else ""
-    lines = [f"Mode **{report['mode']}** on {where}{rate}, torch {m['torch']}, {report['date']}.",
+    vision = f", torchvision {m['torchvision']}" if m.get("torchvision") else ""
+    lines = [f"Mode **{report['mode']}** on {where}{rate}, Python {m['python']}, torch "
+             f"{m['torch']}{vision}, {report['date']}.",
              "",
              "| notebook | status | wall time | matmul GFLOP/s | figures (target: met / missed) |",
              "|---|---|---|---|---|"]
@@ -239,16 +242,22 @@ def main(argv=None) -> int:
                         "on the CPU; in gpu mode all of them, sharing the one GPU)")
     parser.add_argument("--timeout", type=int, default=900, help="seconds per cell")
     parser.add_argument("--no-peer", action="store_true", help="skip the peer baseline")
+    parser.add_argument("--smoke", action="store_true", help="gpu mode's sizes with quick mode's "
+                        "counts on the emulated CUDA GPU (make test-gpu-smoke): the gpu "
+                        "benchmark's whole path, notebooks side by side, without a GPU")
     args = parser.parse_args(argv)
     device = bench_device(args.mode)
     args.jobs = args.jobs or (len(args.notebooks) if args.mode == "gpu" else 1)
-    if args.mode == "gpu" and device.type == "cpu":
+    if args.mode == "gpu" and device.type == "cpu" and not args.smoke:
         print("bench: MODE=gpu needs a GPU; use MODE=cpu or MODE=quick here.", file=sys.stderr)
         return 2
     report_path = args.out / f"{args.mode}.json"
     today = datetime.date.today().isoformat()
     report = {"mode": args.mode, "date": today, "machine": machine(device),
               "peak": matmul_peak(device)}  # this machine's rate now, before the notebooks run
+    if args.smoke:
+        report["machine"]["gpu"] = "emulated CUDA GPU (smoke run: quick counts)"
+    print("bench: " + " · ".join(f"{k} {v}" for k, v in report["machine"].items()), flush=True)
     previous = json.loads(report_path.read_text()) if report_path.exists() else {}
     done = []
 
@@ -260,11 +269,12 @@ def main(argv=None) -> int:
         args.out.mkdir(parents=True, exist_ok=True)
         report_path.write_text(json.dumps(report, indent=2))
 
-    env = runner.settings(args.mode, retrain=True, jobs=args.jobs)  # times include training
+    env = runner.settings(args.mode, retrain=True, jobs=args.jobs,  # times include training
+                          emulate="cuda" if args.smoke else None, smoke=args.smoke)
     if args.jobs == 1:  # each kernel measures the matmul rate as it ends: a machine of one kind
         env["DGM_HARNESS_RATE"] = "1"  # can run at half the rate of another, or of itself later
     runner.execute_all(args.notebooks, args.out / args.mode, env, args.jobs, args.timeout, save)
-    report["data_path"] = data_path_comparison(args.mode, device)
+    report["data_path"] = data_path_comparison("quick" if args.smoke else args.mode, device)
     report["peer"] = None if args.no_peer else peer.compare(done, device)
     if report["peer"]:  # its samples, for the picture of every family's samples
         (args.out / args.mode).mkdir(parents=True, exist_ok=True)
