@@ -58,8 +58,9 @@ def _reached(obj, home: str) -> list[tuple[str, object]]:
     if inspect.isclass(obj):
         return [(k, v) for k, v in vars(obj).items() if inspect.isfunction(v)]
     code = obj.__code__
-    names = _names(code)
-    found = [(n, obj.__globals__[n]) for n in names if n in obj.__globals__]
+    names = sorted(_names(code))  # one order in every process (a set's order is not)
+    found = [(n, obj.__globals__[n]) for n in names
+             if n in obj.__globals__ and not n.startswith("__")]  # not a module's __name__ etc.
     found += [(f"{module.__name__}.{n}", getattr(module, n)) for _, module in list(found)
               if inspect.ismodule(module) and module.__name__.startswith("helpers")
               for n in names if _ours(getattr(module, n, None), home)]

@@ -118,6 +118,24 @@ def test_a_compiler_that_fails_on_the_first_step_leaves_training_uncompiled(monk
         torch.testing.assert_close(a, b)
 
 
+def test_the_cache_key_is_the_same_in_every_process(tmp_path):
+    """Each Python process orders a set of names its own way (PYTHONHASHSEED); what the key holds
+    must not depend on it, or a model saved by one process is not found by the next. A module's
+    own `__name__` once was in the key, with the value of whichever module using it came last
+    (`train.fit` and a loss both read `type(...).__name__` here)."""
+    script = tmp_path / "key.py"
+    script.write_text("import torch\nfrom helpers import sources, train\nm = torch.nn.Linear(2, 1)"
+                      "\nloss = lambda model, b: model(b).sum() if type(model).__name__ else 0\n"
+                      "print(sources.fingerprint(lambda: train.fit(m, loss, iter([]), 1), m))\n")
+    root = Path(__file__).resolve().parent.parent
+    keys = {subprocess.run([sys.executable, str(script)], cwd=root, capture_output=True, text=True,
+                           env={**os.environ, "PYTHONHASHSEED": str(seed),
+                                "PYTHONPATH": str(root)}, check=True).stdout
+            for seed in range(4)}
+    assert len(keys) == 1, keys
+    assert "__name__" not in keys.pop()  # a module's name is not something a model depends on
+
+
 class _Calls:
     """Counts training runs: an object whose contents the cache's key does not look into (a list
     would be: it is a value the training function reaches)."""
