@@ -98,11 +98,9 @@ class UNet(nn.Module):
                                  nn.Conv2d(width, channels, 3, padding=1))
         nn.init.zeros_(self.out[-1].weight)
         nn.init.zeros_(self.out[-1].bias)
-        lowest = [widths[-1]] * 2 + [widths[-2] if len(widths) > 1 else width]  # down, mid, up
-        self.attention = nn.ModuleList(Attention(c) for c in lowest) if attention else None
-
-    def _attend(self, h, where: int):
-        return h if self.attention is None else self.attention[where](h)
+        attend = lambda c: Attention(c) if attention else nn.Identity()  # at the lowest level:
+        self.attend_down, self.attend_mid = attend(widths[-1]), attend(widths[-1])
+        self.attend_up = attend(widths[-2] if len(widths) > 1 else width)  # after its up blocks
 
     def forward(self, x, t, cond=None):
         emb = self.time_mlp(timestep_embedding(t, self.width))  # (B, emb_dim)
@@ -114,17 +112,17 @@ class UNet(nn.Module):
             for block in self.down[level * self.blocks:(level + 1) * self.blocks]:
                 h = block(h, emb)
             if level == levels - 1:
-                h = self._attend(h, 0)
+                h = self.attend_down(h)
             skips.append(h)
             if level < len(self.pool):
                 h = self.pool[level](h)  # (B, c, H/2, W/2); 7 -> 4 would not invert: sizes even
-        h = self._attend(self.mid(h, emb), 1)
+        h = self.attend_mid(self.mid(h, emb))
         for level in range(levels):
             h = torch.cat([h, skips.pop()], 1)
             for block in self.up[level * self.blocks:(level + 1) * self.blocks]:
                 h = block(h, emb)
             if level == 0:
-                h = self._attend(h, 2)
+                h = self.attend_up(h)
             if level < len(self.unpool):
                 h = self.unpool[level](h)  # (B, c, 2H, 2W)
         return F.pixel_shuffle(self.out(h), self.patch)  # (B, C, H, W)

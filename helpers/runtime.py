@@ -83,22 +83,17 @@ def memory_format(device: torch.device) -> torch.memory_format:
     return torch.contiguous_format if device.type == "mps" else torch.channels_last
 
 
-def captures_steps(device: torch.device, mode: str) -> bool:
-    """Whether `train.fit(..., compile=True)` compiles its training step: in gpu mode on a CUDA
-    GPU with Triton, where a small model's step is a few hundred kernel launches that the host
-    queues one by one, and torch.compile(mode="reduce-overhead") fuses them and replays them as a
-    CUDA graph. Not on the CPU (05's DCGAN stepped 25 % slower compiled there, after a 23 s
-    compile), on Apple MPS or on an emulated device, and not in quick or cpu mode: the compile
-    time would not pay back."""
-    from torch.utils._triton import has_triton
-    return mode == "gpu" and device.type == "cuda" and has_triton()
-
-
 def compiled(step: Callable, device: torch.device, mode: str) -> Callable:
-    """`step` compiled where `captures_steps` says so, else `step` itself. `train.fit` compiles
-    the function that computes a batch's loss (the notebook's loss and the model it calls), so the
-    model stays as it is: its state dict, and so its checkpoint, is the same either way."""
-    if not captures_steps(device, mode):
+    """`step` compiled into CUDA graphs in gpu mode on a CUDA GPU with Triton, else `step` itself.
+    There a small model's step is a few hundred kernel launches that the host queues one by one;
+    torch.compile(mode="reduce-overhead") fuses them and replays them as one graph. Not on the
+    CPU (05's DCGAN stepped 25 % slower compiled there after a 23 s compile; 06's U-Net as fast
+    as eager after 45 s), on Apple MPS or on an emulated device, and not in quick or cpu mode:
+    the compile time would not pay back. `train.fit` compiles the function that computes a
+    batch's loss (the notebook's loss and the model it calls), so the model stays as it is: its
+    state dict, and so its checkpoint, is the same either way."""
+    from torch.utils._triton import has_triton
+    if not (mode == "gpu" and device.type == "cuda" and has_triton()):
         return step
     print("compiling the training step (torch.compile, CUDA graphs): its first steps are slow")
     graphed = torch.compile(step, mode="reduce-overhead")

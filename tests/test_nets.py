@@ -16,7 +16,8 @@ def test_unet_keeps_the_shape_and_starts_at_zero(channels, size, patch, mults, b
     out = net(x, t)
     assert out.shape == x.shape and out.abs().max() == 0  # the last conv is zero-initialised
     assert len(net.down) == len(net.up) == blocks * len(mults)
-    assert (net.attention is not None) == attention
+    layers = (net.attend_down, net.attend_mid, net.attend_up)
+    assert all(isinstance(a, nets.Attention) == attention for a in layers)
 
 
 def test_attention_starts_as_the_identity_then_relates_distant_positions():
