@@ -6,7 +6,7 @@ the defaults. Helpers that need a setting and have no `rt` (the data folder of `
 
 | variable | field | default |
 |---|---|---|
-| DGM_MODE | mode: quick, cpu or gpu | by device: gpu on a GPU, else cpu |
+| DGM_MODE | mode: quick, cpu or gpu | gpu on a CUDA GPU with native bf16, else cpu |
 | DGM_QUICK | mode quick (1/0): the test suite's smoke sizes; wins over DGM_MODE | off |
 | DGM_DEVICE | device: cpu, cuda, mps, ... | CUDA, then Apple MPS, then the CPU |
 | DGM_DATA | data: the data folder | the clone's data/, else ~/dgm-course/data |

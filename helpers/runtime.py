@@ -41,8 +41,13 @@ def pick_device(device: str = "") -> torch.device:
 
 
 def run_mode(settings: config.Config, device: torch.device) -> str:
-    """The mode the settings ask for (DGM_QUICK, DGM_MODE), else 'gpu' or 'cpu' by device."""
-    return settings.mode or ("cpu" if device.type == "cpu" else "gpu")
+    """The mode the settings ask for (DGM_QUICK, DGM_MODE), else by device: 'gpu' on a CUDA GPU
+    with native bf16 (compute capability 8.0 or more: A100, H100, L4, RTX 30xx and later), 'cpu'
+    everywhere else. gpu mode's models are sized for such a card's bf16 tensor cores; a T4 or
+    V100 would run them in float32, an estimated 35 minutes for 02 and 93 for 06 on a T4
+    (docs/gpu-budget.md), so it, and Apple MPS, run the cpu mode's recipes on the GPU, in
+    minutes."""
+    return settings.mode or ("gpu" if autocast_dtype(device) is not None else "cpu")
 
 
 def device_name(device: torch.device) -> str:
@@ -179,6 +184,10 @@ def setup(seed: int = 0, verbose: bool = True) -> Runtime:
               f"thread{'s' * (threads > 1)}")
         if settings.changed():
             print(f"settings: {settings.changed()}")
+        if device.type != "cpu" and rt.mode == "cpu" and not settings.mode:
+            print("cpu mode's recipes on this GPU: gpu mode's larger models are sized for bf16 "
+                  "tensor cores (CUDA compute capability 8.0+), which it lacks; DGM_MODE=gpu "
+                  "runs them, for far longer")
         print(places.where())
     if rt.mode == "gpu" and device.type == "cpu":
         warnings.warn("gpu mode on a CPU: the full gpu sizes take many times the cpu mode's "

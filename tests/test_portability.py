@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from fake_device import DeviceRuleError
 from torch import nn
 
-from helpers import checkpoints, checks, data, diffusion, evaluate, runtime, train
+from helpers import checkpoints, checks, config, data, diffusion, evaluate, runtime, train
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -97,6 +97,21 @@ def test_bf16_only_where_the_gpu_does_it_natively(emulate, capability, dtype, ca
     line = capsys.readouterr().out
     assert ("bf16 autocast" in line) == (dtype is not None)  # a T4 (7.5) is told float32
     assert f"compute capability {capability}" in line and "mode" in line
+
+
+@pytest.mark.parametrize("kind,capability,mode", [("cuda", "9.0", "gpu"), ("cuda", "8.0", "gpu"),
+                                                  ("cuda", "7.5", "cpu"), ("mps", "9.0", "cpu")])
+def test_gpu_mode_is_the_default_only_on_a_gpu_with_bf16(emulate, kind, capability, mode, capsys,
+                                                         monkeypatch):
+    dev = emulate(kind, capability)
+    for variable in ("DGM_QUICK", "DGM_MODE"):
+        monkeypatch.delenv(variable, raising=False)
+    assert runtime.run_mode(config.read({}), dev) == mode
+    assert runtime.run_mode(config.read({"DGM_QUICK": "1"}), dev) == "quick"
+    assert runtime.run_mode(config.read({"DGM_MODE": "gpu"}), dev) == "gpu"  # asked for: given
+    rt = runtime.setup(verbose=True)
+    told = "cpu mode's recipes on this GPU" in capsys.readouterr().out
+    assert (rt.mode, told) == (mode, mode == "cpu")  # a T4 or a Mac is told why, and how to change
 
 
 def test_no_autocast_on_mps_or_the_cpu(emulate):
