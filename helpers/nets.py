@@ -18,14 +18,23 @@ def timestep_embedding(t: torch.Tensor, dim: int) -> torch.Tensor:
     return torch.cat([angles.sin(), angles.cos()], 1)  # (B, dim)
 
 
+class GroupNorm(nn.GroupNorm):
+    """nn.GroupNorm computed in float32 under any autocast, as CUDA's autocast does; the CPU's
+    would run it in bf16, whose kernel for channels-last maps is 4x slower than float32's (the
+    U-Net's training step: 89 -> 56 ms with bf16 convolutions and this, 73 ms without it)."""
+
+    def forward(self, x):
+        return F.group_norm(x.float(), self.num_groups, self.weight, self.bias, self.eps)
+
+
 class ResBlock(nn.Module):
     """GroupNorm-SiLU-conv twice, with the embedding (time, and condition) added in between."""
 
     def __init__(self, c_in: int, c_out: int, emb_dim: int):
         super().__init__()
-        self.norm1, self.conv1 = nn.GroupNorm(8, c_in), nn.Conv2d(c_in, c_out, 3, padding=1)
+        self.norm1, self.conv1 = GroupNorm(8, c_in), nn.Conv2d(c_in, c_out, 3, padding=1)
         self.emb = nn.Linear(emb_dim, c_out)
-        self.norm2, self.conv2 = nn.GroupNorm(8, c_out), nn.Conv2d(c_out, c_out, 3, padding=1)
+        self.norm2, self.conv2 = GroupNorm(8, c_out), nn.Conv2d(c_out, c_out, 3, padding=1)
         self.skip = nn.Conv2d(c_in, c_out, 1) if c_in != c_out else nn.Identity()
 
     def forward(self, x, emb):
@@ -45,7 +54,7 @@ class Attention(nn.Module):
 
     def __init__(self, channels: int, heads: int = 4):
         super().__init__()
-        self.heads, self.norm = heads, nn.GroupNorm(8, channels)
+        self.heads, self.norm = heads, GroupNorm(8, channels)
         self.qkv, self.proj = nn.Conv2d(channels, 3 * channels, 1), nn.Conv2d(channels, channels, 1)
         nn.init.zeros_(self.proj.weight)
         nn.init.zeros_(self.proj.bias)
@@ -94,7 +103,7 @@ class UNet(nn.Module):
                                 zip(widths[::-1], [*widths[-2::-1], width], strict=True)
                                 for b in range(blocks))
         self.unpool = nn.ModuleList(nn.ConvTranspose2d(c, c, 4, 2, 1) for c in widths[-2::-1])
-        self.out = nn.Sequential(nn.GroupNorm(8, width), nn.SiLU(),
+        self.out = nn.Sequential(GroupNorm(8, width), nn.SiLU(),
                                  nn.Conv2d(width, channels, 3, padding=1))
         nn.init.zeros_(self.out[-1].weight)
         nn.init.zeros_(self.out[-1].bias)

@@ -47,7 +47,8 @@ def run_mode(settings: config.Config, device: torch.device) -> str:
     V100 would run them in float32, an estimated 35 minutes for 02 and 93 for 06 on a T4
     (docs/gpu-budget.md), so it, and Apple MPS, run the cpu mode's recipes on the GPU, in
     minutes."""
-    return settings.mode or ("gpu" if autocast_dtype(device) is not None else "cpu")
+    bf16_gpu = device.type not in ("cpu", "mps") and autocast_dtype(device) is not None
+    return settings.mode or ("gpu" if bf16_gpu else "cpu")
 
 
 def device_name(device: torch.device) -> str:
@@ -59,14 +60,26 @@ def device_name(device: torch.device) -> str:
     return torch.get_device_module(device).get_device_name(device)
 
 
+def cpu_has_amx() -> bool:
+    """Whether this CPU has AMX, the bf16 matrix units of Intel Xeons since the 4th generation
+    (Sapphire Rapids), which oneDNN uses for bf16 matmuls and convolutions."""
+    probe = getattr(torch.cpu, "_is_amx_tile_supported", None)  # torch >= 2.2
+    return bool(probe and probe())
+
+
 def autocast_dtype(device: torch.device) -> torch.dtype | None:
     """bfloat16 where the device computes it natively, None (float32) everywhere else.
 
-    Native bf16 means a CUDA GPU of compute capability >= 8.0 (A100, H100, RTX 30xx and later).
-    A T4 or V100 (7.x) has no bf16 convolutions in cuDNN and would fall back to a kernel many times
-    slower than float32; Apple MPS and CPUs gain little. Both get float32.
+    Native bf16 means a CUDA GPU of compute capability >= 8.0 (A100, H100, RTX 30xx and later),
+    or a CPU with AMX: on a 2-core Xeon with AMX a 2048² bf16 matmul ran 6.6x faster than float32,
+    and cpu mode's training 1.2-3x faster (PixelCNN 3x, MADE 1.9x, U-Net 1.6x, DCGAN 1.7x, VAE
+    1.4x) with every cpu target still met. A T4 or V100 (7.x) has no bf16 convolutions in cuDNN and
+    would fall back to a kernel many times slower than float32; CPUs without AMX (not measured
+    here) and Apple MPS get float32.
     """
-    if device.type in ("cpu", "mps"):
+    if device.type == "cpu":
+        return torch.bfloat16 if cpu_has_amx() else None
+    if device.type == "mps":
         return None
     capability = getattr(torch.get_device_module(device), "get_device_capability", None)
     major_minor = capability(device) if capability else None
@@ -141,13 +154,13 @@ class Runtime:
         return self.pick(quick=quick, cpu=cpu, gpu=gpu)
 
     def autocast(self):
-        """bf16 autocast where the device does bf16 natively, else a no-op (float32)."""
+        """bf16 autocast where the device does bf16 natively (`autocast_dtype`), else a no-op."""
         return autocast(self.device)
 
     @property
     def precision(self) -> str:
         if autocast_dtype(self.device) is not None:
-            return "bf16 autocast"
+            return "bf16 autocast" + (" (AMX)" if self.device.type == "cpu" else "")
         if self.device.type not in ("cpu", "mps"):
             return "float32 (this GPU has no native bf16)"
         return "float32"

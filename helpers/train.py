@@ -5,6 +5,7 @@ The loss being taught is written in the notebook and passed in as a function; th
 runs the steps, keeps the history and stores the weights.
 """
 
+import contextlib
 import copy
 import math
 import time
@@ -33,7 +34,7 @@ def fit(model: torch.nn.Module, loss_fn: Callable, batches: Iterator, num_steps:
         lr: float = 1e-3, optimizer: torch.optim.Optimizer | None = None, scheduler=None,
         desc: str = "training", log_every: int = 10, warmup_steps: int = 0,
         callback: Callable[[], None] | None = None,
-        compile: bool = False) -> dict[str, list[float]]:
+        compile: bool = False, autocast: bool = True) -> dict[str, list[float]]:
     """Run `num_steps` optimiser steps of `loss_fn(model, batch)` and return the loss history.
 
     `loss_fn` returns a scalar loss, or (loss, {name: value}) to log more terms (e.g. the
@@ -45,7 +46,8 @@ def fit(model: torch.nn.Module, loss_fn: Callable, batches: Iterator, num_steps:
     `compile=True` compiles the loss and its gradient into CUDA graphs in gpu mode on a CUDA GPU
     (`runtime.compiled`; elsewhere it changes nothing): for long runs of small models, whose
     steps are launch-bound, not for short ones, which would not earn back the compile time. If the
-    compiler fails, training goes on uncompiled, with a warning.
+    compiler fails, training goes on uncompiled, with a warning. `autocast=False` trains in
+    float32 on every device (the reference classifier, which must not depend on the machine's).
     """
     opt = optimizer or adam(model.parameters(), lr=lr)
     if warmup_steps and scheduler is None:
@@ -56,7 +58,7 @@ def fit(model: torch.nn.Module, loss_fn: Callable, batches: Iterator, num_steps:
     model.train()
 
     def eager(batch):
-        with runtime.autocast(device):  # bf16 where the device does it natively
+        with runtime.autocast(device) if autocast else contextlib.nullcontext():  # bf16 if native
             out = loss_fn(model, batch)
         return out if isinstance(out, tuple) else (out, {})
 

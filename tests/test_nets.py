@@ -56,3 +56,16 @@ def test_timestep_embedding_is_distinct_and_bounded():
     emb = nets.timestep_embedding(torch.arange(1000), 32)
     assert emb.shape == (1000, 32) and emb.abs().max() <= 1
     assert torch.cdist(emb, emb).add(torch.eye(1000) * 10).min() > 1e-3  # no two steps alike
+
+
+def test_group_norm_runs_in_float32_under_bf16_autocast_with_the_same_weights():
+    net = nets.UNet(width=16, mults=(1, 2), patch=2)
+    norm = net.down[0].norm1
+    assert isinstance(norm, torch.nn.GroupNorm)  # nn.GroupNorm's parameters: checkpoints unchanged
+    x = torch.randn(2, 16, 14, 14)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = norm(x.bfloat16())
+        eps = net(torch.randn(2, 1, 28, 28), torch.tensor([3, 500]))
+    assert out.dtype == torch.float32  # as under CUDA's autocast; the CPU would pick bf16
+    assert torch.allclose(out, torch.nn.functional.group_norm(x.bfloat16().float(), 8), atol=1e-5)
+    assert eps.shape == (2, 1, 28, 28) and torch.isfinite(eps).all()

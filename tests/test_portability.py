@@ -114,9 +114,33 @@ def test_gpu_mode_is_the_default_only_on_a_gpu_with_bf16(emulate, kind, capabili
     assert (rt.mode, told) == (mode, mode == "cpu")  # a T4 or a Mac is told why, and how to change
 
 
-def test_no_autocast_on_mps_or_the_cpu(emulate):
+def test_no_autocast_on_mps_or_a_cpu_without_amx(emulate, monkeypatch):
+    monkeypatch.setattr(runtime, "cpu_has_amx", lambda: False)
     assert runtime.autocast_dtype(torch.device("cpu")) is None
     assert runtime.autocast_dtype(emulate("mps")) is None
+
+
+def test_a_cpu_with_amx_trains_in_bf16_and_stays_in_cpu_mode(monkeypatch, capsys):
+    monkeypatch.setattr(runtime, "cpu_has_amx", lambda: True)
+    for variable in ("DGM_QUICK", "DGM_MODE", "DGM_DEVICE"):
+        monkeypatch.delenv(variable, raising=False)
+    cpu = torch.device("cpu")
+    assert runtime.autocast_dtype(cpu) == torch.bfloat16
+    assert runtime.run_mode(config.read({}), cpu) == "cpu"  # bf16 units, but a CPU's budget
+    with runtime.autocast(cpu):
+        assert nn.Linear(3, 2)(torch.randn(4, 3)).dtype == torch.bfloat16
+    rt = runtime.setup(verbose=True)
+    assert (rt.mode, rt.precision) == ("cpu", "bf16 autocast (AMX)")
+    assert "bf16 autocast (AMX)" in capsys.readouterr().out
+    seen = []
+
+    def loss(model, _):
+        out = model(torch.randn(4, 3))
+        seen.append(out.dtype)
+        return out.float().pow(2).mean()
+    for autocast in (True, False):
+        train.fit(nn.Linear(3, 2), loss, iter(lambda: None, 0), 1, autocast=autocast)
+    assert seen == [torch.bfloat16, torch.float32]  # the instrument trains in float32 anywhere
 
 
 def test_the_sampling_check_takes_an_answer_built_on_the_device(device):

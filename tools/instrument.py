@@ -37,7 +37,7 @@ def fit(model: Classifier) -> dict:
 
     batches = data.batches(x, y, batch_size=cfg["batch_size"], seed=cfg["seed"])
     return train.fit(model, loss_fn, batches, steps, optimizer=opt, scheduler=sched,
-                     desc="reference classifier", log_every=50)
+                     desc="reference classifier", log_every=50, autocast=False)
 
 
 def trained() -> Classifier:
