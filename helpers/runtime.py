@@ -72,10 +72,10 @@ def autocast_dtype(device: torch.device) -> torch.dtype | None:
 
     Native bf16 means a CUDA GPU of compute capability >= 8.0 (A100, H100, RTX 30xx and later),
     or a CPU with AMX: on a 2-core Xeon with AMX a 2048² bf16 matmul ran 6.6x faster than float32,
-    and cpu mode's training 1.2-3x faster (PixelCNN 3x, MADE 1.9x, U-Net 1.6x, DCGAN 1.7x, VAE
-    1.4x) with every cpu target still met. A T4 or V100 (7.x) has no bf16 convolutions in cuDNN and
-    would fall back to a kernel many times slower than float32; CPUs without AMX (not measured
-    here) and Apple MPS get float32.
+    and cpu mode's models trained 1.1-3.4x faster (PixelCNN 3.4x, MADE 2.1x, DCGAN 1.8x, U-Net
+    1.7x, VAE 1.5x) with every cpu target still met. A T4 or V100 (7.x) has no bf16 convolutions
+    in cuDNN and would fall back to a kernel many times slower than float32; CPUs without AMX (not
+    measured here) and Apple MPS get float32.
     """
     if device.type == "cpu":
         return torch.bfloat16 if cpu_has_amx() else None
