@@ -74,8 +74,11 @@ def autocast_dtype(device: torch.device) -> torch.dtype | None:
     or a CPU with AMX: on a 2-core Xeon with AMX a 2048² bf16 matmul ran 6.6x faster than float32,
     and cpu mode's models trained 1.1-3.4x faster (PixelCNN 3.4x, MADE 2.1x, DCGAN 1.8x, U-Net
     1.7x, VAE 1.5x) with every cpu target still met. A T4 or V100 (7.x) has no bf16 convolutions
-    in cuDNN and would fall back to a kernel many times slower than float32; CPUs without AMX (not
-    measured here) and Apple MPS get float32.
+    in cuDNN and would fall back to a kernel many times slower than float32. CPUs without AMX get
+    float32: the same Xeon held to AVX512-BF16 (ONEDNN_MAX_CPU_ISA=AVX512_CORE_BF16, as a Cooper
+    Lake or an AMD Zen 4 computes bf16) stepped slower in bf16 than in float32 (a 3-layer conv
+    net 174 against 126 ms, an MLP 37 against 22 ms; bf16 matmul 230 against 416 GFLOP/s), and
+    without bf16 instructions 3-5x slower. Apple MPS gets float32 too.
     """
     if device.type == "cpu":
         return torch.bfloat16 if cpu_has_amx() else None
@@ -84,6 +87,15 @@ def autocast_dtype(device: torch.device) -> torch.dtype | None:
     capability = getattr(torch.get_device_module(device), "get_device_capability", None)
     major_minor = capability(device) if capability else None
     return torch.bfloat16 if isinstance(major_minor, tuple) and major_minor >= (8, 0) else None
+
+
+def precision(device: torch.device) -> str:
+    """What the notebooks train in on `device`, as the first cell prints it."""
+    if autocast_dtype(device) is not None:
+        return "bf16 autocast" + (" (AMX)" if device.type == "cpu" else "")
+    if device.type not in ("cpu", "mps"):
+        return "float32 (this GPU has no native bf16)"
+    return "float32"
 
 
 def autocast(device: torch.device):
@@ -159,11 +171,7 @@ class Runtime:
 
     @property
     def precision(self) -> str:
-        if autocast_dtype(self.device) is not None:
-            return "bf16 autocast" + (" (AMX)" if self.device.type == "cpu" else "")
-        if self.device.type not in ("cpu", "mps"):
-            return "float32 (this GPU has no native bf16)"
-        return "float32"
+        return precision(self.device)
 
     def elapsed(self) -> float:
         """Seconds since `setup`: the notebook's wall time so far."""

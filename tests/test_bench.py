@@ -119,9 +119,11 @@ def test_families_reported_by_notebooks_become_the_two_pictures_and_the_tables(t
     table = bench.markdown(report)
     assert "| 00_tiny | tiny | 10 | 2 | 320 | 0.005 | 1.6 | 10% |" in table  # 3.2 GFLOP in 2 s
     report["train_peak"] = {"gflop_per_s": 64.0, "dtype": "bfloat16", "n": 64, "threads": 1}
+    report["machine"]["precision"] = "bf16 autocast (AMX)"
     table = bench.markdown(report)  # a CPU training in bf16 (AMX): its share of the bf16 rate
     assert "| 1.6 | 2.5% |" in table and "64² bfloat16 matmul at **64 GFLOP/s**" in table
-    assert "(64² float32 matmul at 16 GFLOP/s)" in table  # the yardstick stays float32
+    # the yardstick stays float32, and the header says what the notebooks trained in
+    assert "(64² float32 matmul at 16 GFLOP/s; training in bf16 autocast (AMX))" in table
     assert "![16 samples of every family](bench-cpu-samples.png)" in table
 
 

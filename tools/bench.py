@@ -35,7 +35,8 @@ def machine(device: torch.device) -> dict:
     gpu = runtime.device_name(device) if device.type != "cpu" else None
     return {"platform": platform.platform(terse=True), "processor": platform.machine(),
             "cpu_cores": os.cpu_count(), "gpu": gpu, "torch": torch.__version__,
-            "torchvision": metadata.version("torchvision"), "python": platform.python_version()}
+            "torchvision": metadata.version("torchvision"), "python": platform.python_version(),
+            "precision": runtime.precision(device)}
 
 
 def matmul_peak(device: torch.device, dtype: torch.dtype | None = None) -> dict:
@@ -125,7 +126,8 @@ def markdown(report: dict) -> str:
     m = report["machine"]
     where = m["gpu"] or f"{m['cpu_cores']}-core {m['processor']} CPU"
     peak = report.get("peak") or {}
-    rate = f" ({peak['n']}² {peak['dtype']} matmul at {peak['gflop_per_s']:,.0f} GFLOP/s)" \
+    trains = f"; training in {m['precision']}" if m.get("precision") else ""
+    rate = f" ({peak['n']}² {peak['dtype']} matmul at {peak['gflop_per_s']:,.0f} GFLOP/s{trains})" \
         if peak else ""
     vision = f", torchvision {m['torchvision']}" if m.get("torchvision") else ""
     lines = [f"Mode **{report['mode']}** on {where}{rate}, Python {m['python']}, torch "
