@@ -124,6 +124,20 @@ def test_student_changes_are_never_overwritten(tmp_path):
     nbformat.write(nb, src / name)
     assert student.write_student_copies(src, dst)[name] == "updated"
 
+    # A copy only run and saved (outputs, execution counts) gets the next upstream change; its
+    # outputs are kept in a backup.
+    ran = nbformat.read(dst / name, as_version=4)
+    code = next(c for c in ran.cells if c.cell_type == "code")
+    code.execution_count, code.outputs = 1, [nbformat.v4.new_output("stream", text="my run\n")]
+    nbformat.write(ran, dst / name)
+    nb.cells[0].source += " Fixed upstream."
+    nbformat.write(nb, src / name)
+    assert student.write_student_copies(src, dst)[name].startswith("updated (you had only run")
+    assert "Fixed upstream." in (dst / name).read_text()
+    run_backups = list(dst.glob("*.backup-*.ipynb"))
+    assert len(run_backups) == 1 and "my run" in run_backups[0].read_text()
+    run_backups[0].unlink()
+
     # The student's edit is kept, even when the upstream notebook changes again.
     mine = (dst / name).read_text().replace("A new sentence.", "My own notes.")
     (dst / name).write_text(mine)

@@ -1,9 +1,10 @@
 """`python -m tools.course TARGET`: every make target as one Python entry point, so that Windows,
 macOS and any machine without make run the course the same way (the Makefile only calls this).
 
-It needs nothing but the standard library and the Python it runs on (3.10 or later): `setup` builds
-.venv with that Python, and every later step runs in .venv. `python -m tools.course --help` lists
-the targets; `lab` and `test` are the README's two commands.
+It needs nothing but the standard library and the Python it runs on (Python 3.11 or later, for the
+pinned packages; on an older one `setup` says so): `setup` builds .venv with that Python, and
+every later step runs in .venv. `python -m tools.course --help` lists the targets; `lab` and `test`
+are the README's two commands.
 """
 
 import argparse
@@ -22,7 +23,9 @@ ROOT = Path(__file__).resolve().parent.parent
 VENV = ROOT / ".venv"
 VPY = VENV / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
 STAMP = VENV / ".installed"
+CPU_ONLY = VENV / ".cpu-only"  # set up with CPU=1: later set-ups keep the CPU-only torch
 TEST_DATA = ROOT / "build" / "test-data"
+MIN_PYTHON = (3, 11)  # what the pinned numpy, matplotlib and ipython need
 # The CPU-only PyTorch build (no CUDA libraries: about 1 GB installed instead of about 5 GB).
 CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 # nbval: lax output comparison, the kernel from this environment, and a cell timeout so that a
@@ -85,10 +88,18 @@ def _fingerprint(cpu: bool) -> str:
 
 def setup(cpu: bool = False) -> None:
     """.venv with the pinned requirements and the course package (editable), the notebook git
-    filter, and JupyterLab's widget-state setting. Skipped when nothing it reads has changed."""
+    filter, and JupyterLab's widget-state setting. Skipped when nothing it reads has changed.
+    `cpu` (CPU=1): PyTorch's CPU-only build, remembered for every later set-up of this .venv."""
+    cpu = cpu or CPU_ONLY.is_file()
     if STAMP.is_file() and STAMP.read_text() == _fingerprint(cpu):
         return
     if not VPY.exists():
+        if sys.version_info < MIN_PYTHON:
+            found = f"{sys.version_info[0]}.{sys.version_info[1]}"
+            raise SystemExit(
+                f"setup: the pinned packages (requirements.txt) need Python 3.11 or later; this is "
+                f"Python {found}. Install a newer Python and run `make lab PYTHON=python3.11` "
+                "(without make: `py -3.11 -m tools.course lab`).")
         run(sys.executable, "-m", "venv", VENV)
     # uv installs the pinned set in seconds; plain pip is the fallback.
     uv = [VPY, "-m", "uv", "pip", "install", "-q", "--python", VPY]
@@ -96,6 +107,7 @@ def setup(cpu: bool = False) -> None:
         uv = [VPY, "-m", "pip", "install", "-q"]
     if cpu:
         _install_cpu_torch(uv)
+        CPU_ONLY.touch()
     run(*uv, "-r", "requirements.txt", "-e", ".")
     git_filter(VPY)
     widget_state(VENV)
@@ -217,7 +229,8 @@ def test(mirror=None) -> None:
     lint()
     classifier()
     test_data()
-    quick = {"OMP_NUM_THREADS": "1", "DGM_QUICK": "1"}
+    quick = {"OMP_NUM_THREADS": "1", "DGM_QUICK": "1",  # on the CPU, as CI, unless told
+             "DGM_DEVICE": os.environ.get("DGM_DEVICE", "cpu")}
     py("-m", "pytest", "tests", "-n", "2", "--dist", "loadgroup", env=quick)
     py("-m", "pytest", *NBVAL, *PARALLEL, *notebooks(), env={**quick, **notebook_env()})
 
@@ -372,7 +385,8 @@ def main(argv=None) -> int:
     add("test-ui", "headless Chromium: JupyterLab and every page of the site")
     add("run", "execute every notebook in this machine's default mode into build/run/")
     add("site", "the course as a static site in build/site/")
-    add("classifier", "check (or, for a maintainer, retrain) the reference classifier")
+    add("classifier", "check the shipped reference classifier (a maintainer retrains it: "
+        "`python -m tools.instrument --retrain`)")
     add("lint", "ruff on helpers, tools, tests, notebooks and the template")
     p = add("bench", "run every notebook in a mode and write the tables")
     p.add_argument("--mode", default="cpu", choices=["quick", "cpu", "gpu"])

@@ -78,8 +78,11 @@ def main(argv=None) -> int:
     parser.add_argument("--keep", type=Path, help="grade in this folder and keep it")
     args = parser.parse_args(argv)
     course = args.keep or Path(tempfile.mkdtemp(prefix="dgm-grade-"))
-    env = {**os.environ, "DGM_QUICK": "1", "OMP_NUM_THREADS": "2",  # models of its own
-           "DGM_CHECKPOINTS": str(course / "checkpoints"),
+    course.mkdir(parents=True, exist_ok=True)
+    if any(course.iterdir()):
+        raise SystemExit(f"grade: {course} is not empty: --keep needs a new or empty folder")
+    env = {**os.environ, "DGM_QUICK": "1", "DGM_DEVICE": "cpu", "OMP_NUM_THREADS": "2",
+           "DGM_CHECKPOINTS": str(course / "checkpoints"),  # models of its own
            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}  # alembic
     (course / "nbgrader_config.py").write_text(CONFIG)
     paths = sorted((ROOT / "notebooks").glob("*.ipynb"))

@@ -131,6 +131,14 @@ def _write(path: Path, text: str) -> None:
     places.write_atomic(path, lambda tmp: tmp.write_text(text))
 
 
+def _stripped_digest(path: Path) -> str:
+    """The digest of a student copy without its outputs ('' if it is not a notebook)."""
+    try:
+        return places.digest(strip(path.read_text()))
+    except Exception:  # damaged or not a notebook: treated as the student's own
+        return ""
+
+
 def write_student_copies(src: Path, dst: Path, force: bool = False) -> dict[str, str]:
     """Write dst/<name>.ipynb for each src notebook; returns {name: what happened}."""
     dst.mkdir(parents=True, exist_ok=True)
@@ -148,14 +156,17 @@ def write_student_copies(src: Path, dst: Path, force: bool = False) -> dict[str,
                 report[name] = "up to date"
                 manifest[name] = current
                 continue
-            if current != manifest.get(name):  # the student changed it
-                if not force:
+            if current != manifest.get(name):  # the student edited it, or ran it and saved
+                ran_only = _stripped_digest(target) == manifest.get(name)  # outputs, no edits
+                if not (force or ran_only):
                     report[name] = "kept (it has your changes; FORCE=1 replaces it after a backup)"
                     continue
                 backup = target.with_name(f"{target.stem}.backup-{time.strftime('%Y%m%d-%H%M%S')}"
                                           f"{target.suffix}")
                 os.replace(target, backup)
-                report[name] = f"replaced (your version is saved as {backup.name})"
+                kept_as = f"saved as {backup.name}"
+                report[name] = (f"updated (you had only run it; that run is {kept_as})" if ran_only
+                                else f"replaced (your version is {kept_as})")
             else:
                 report[name] = "updated"
         _write(target, text)
