@@ -264,6 +264,7 @@ def main(argv=None) -> int:
         report["train_peak"] = matmul_peak(device, runtime.autocast_dtype(device))
     if args.smoke:
         report["machine"]["gpu"] = "emulated CUDA GPU (smoke run: quick counts)"
+        report["machine"]["precision"] = "bf16 autocast"  # the emulated card's (capability 9.0)
     print("bench: " + " · ".join(f"{k} {v}" for k, v in report["machine"].items()), flush=True)
     previous = json.loads(report_path.read_text()) if report_path.exists() else {}
     done = []
