@@ -1,10 +1,12 @@
 """Where the course opens: the badges and install lines follow pyproject.toml's one address, the
 package declares what a host may lack (lower bounds only), Binder's pins are the repository's, and
-the course installed as a package keeps its data in the user's folder (tests/hosted.py runs it)."""
+the course installed as a package keeps its data in the user's folder (tests/hosted.py runs it), and
+`make setup` says what Python it needs and keeps a CPU-only torch once chosen."""
 
 import ast
 import re
 import sys
+import types
 from pathlib import Path
 
 import nbformat
@@ -157,3 +159,37 @@ def test_the_hub_link_pulls_the_course_and_opens_the_notebook():
     assert (ROOT / "notebooks" / "01_distributions.ipynb").is_file()
     with pytest.raises(SystemExit, match="not a hub's address"):
         course.hub_link("hub.example.edu")
+
+
+def test_setup_on_an_older_python_says_which_python_to_use(tmp_path, monkeypatch):
+    from tools import course
+
+    monkeypatch.setattr(course, "VPY", tmp_path / "venv" / "bin" / "python")
+    monkeypatch.setattr(course, "STAMP", tmp_path / "venv" / ".installed")
+    monkeypatch.setattr(sys, "version_info", (3, 10, 14))
+    with pytest.raises(SystemExit, match=r"need Python 3.11 or later; this is Python 3.10\."):
+        course.setup()
+    assert not (tmp_path / "venv").exists()  # nothing half-built
+
+
+def test_a_cpu_only_set_up_is_remembered_when_the_pins_change(tmp_path, monkeypatch):
+    from tools import course
+
+    venv = tmp_path / "venv"
+    (venv / "bin").mkdir(parents=True)
+    (venv / "bin" / "python").touch()
+    for name, value in {"VENV": venv, "VPY": venv / "bin" / "python", "STAMP": venv / ".installed",
+                        "CPU_ONLY": venv / ".cpu-only"}.items():
+        monkeypatch.setattr(course, name, value)
+    calls = []
+    monkeypatch.setattr(course, "run", lambda *cmd, **kwargs: calls.append(cmd[-1]) or 0)
+    monkeypatch.setattr(course, "_install_cpu_torch", lambda installer: calls.append("cpu torch"))
+    monkeypatch.setattr(course, "git_filter", lambda python: None)
+    monkeypatch.setattr(course, "widget_state", lambda prefix: None)
+    monkeypatch.setattr(course.subprocess, "run", lambda *a, **k: types.SimpleNamespace(stdout=""))
+    course.setup(cpu=True)  # make setup CPU=1
+    assert "cpu torch" in calls and course.CPU_ONLY.is_file()
+    calls.clear()
+    course.STAMP.write_text("the pins of an older requirements.txt")
+    course.setup()  # a later make lab, after a git pull changed the pins
+    assert calls.index("cpu torch") < calls.index(".")  # the CPU-only torch, then the rest

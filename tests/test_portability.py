@@ -4,8 +4,6 @@ both emulated devices through tools.runner in `make test-devices`, each `fit` au
 syncs: tests/test_harness.py.)"""
 
 import gc
-import sys
-import types
 
 import fake_device
 import matplotlib
@@ -248,36 +246,3 @@ def test_the_shipped_instrument_gives_the_same_logits_on_every_device(device):
     assert torch.equal(on_cpu, on_device)
     assert evaluate.inception_score(batch.to(device)) == evaluate.inception_score(batch)
 
-
-def test_setup_on_an_older_python_says_which_python_to_use(tmp_path, monkeypatch):
-    from tools import course
-
-    monkeypatch.setattr(course, "VPY", tmp_path / "venv" / "bin" / "python")
-    monkeypatch.setattr(course, "STAMP", tmp_path / "venv" / ".installed")
-    monkeypatch.setattr(sys, "version_info", (3, 10, 14))
-    with pytest.raises(SystemExit, match=r"need Python 3.11 or later; this is Python 3.10\."):
-        course.setup()
-    assert not (tmp_path / "venv").exists()  # nothing half-built
-
-
-def test_a_cpu_only_set_up_is_remembered_when_the_pins_change(tmp_path, monkeypatch):
-    from tools import course
-
-    venv = tmp_path / "venv"
-    (venv / "bin").mkdir(parents=True)
-    (venv / "bin" / "python").touch()
-    for name, value in {"VENV": venv, "VPY": venv / "bin" / "python", "STAMP": venv / ".installed",
-                        "CPU_ONLY": venv / ".cpu-only"}.items():
-        monkeypatch.setattr(course, name, value)
-    calls = []
-    monkeypatch.setattr(course, "run", lambda *cmd, **kwargs: calls.append(cmd[-1]) or 0)
-    monkeypatch.setattr(course, "_install_cpu_torch", lambda installer: calls.append("cpu torch"))
-    monkeypatch.setattr(course, "git_filter", lambda python: None)
-    monkeypatch.setattr(course, "widget_state", lambda prefix: None)
-    monkeypatch.setattr(course.subprocess, "run", lambda *a, **k: types.SimpleNamespace(stdout=""))
-    course.setup(cpu=True)  # make setup CPU=1
-    assert "cpu torch" in calls and course.CPU_ONLY.is_file()
-    calls.clear()
-    course.STAMP.write_text("the pins of an older requirements.txt")
-    course.setup()  # a later make lab, after a git pull changed the pins
-    assert calls.index("cpu torch") < calls.index(".")  # the CPU-only torch, then the rest
