@@ -1,8 +1,10 @@
 """The gpu-budget estimate scales what the smoke run measured as its docstring says."""
 
+import json
+
 import pytest
 
-from tools.gpu_budget import GPUS, START, estimate
+from tools.gpu_budget import GPUS, START, estimate, main
 
 
 def _report(counts=None, cell_flops=0.0, cell_ops=0, source="x = 1"):
@@ -34,3 +36,15 @@ def test_the_cifar_option_is_left_out():
     report = _report(source="x_cifar = data.optional_cifar10()", cell_flops=1e12)
     report["fits"][0]["desc"] = "unet-cifar10"
     assert estimate(report)["tflops"] == pytest.approx(0)
+
+
+def test_a_t4s_default_run_of_the_cpu_recipes_is_estimated_for_the_t4_only(tmp_path, capsys):
+    report = {**_report(), "mode": "cpu"}
+    e = estimate(report)
+    assert "H100" not in e and e["T4"] == pytest.approx(estimate(_report())["T4"])
+    (tmp_path / "06_diffusion.json").write_text(json.dumps(report))
+    main(str(tmp_path))
+    out = capsys.readouterr().out
+    assert "cpu mode's recipes" in out and "est. T4 (float32)" in out and "H100" not in out
+    with pytest.raises(SystemExit, match="no smoke reports"):
+        main(str(tmp_path / "empty"))

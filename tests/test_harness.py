@@ -67,6 +67,9 @@ def test_a_smoke_run_keeps_gpu_sizes_and_does_quick_counts_that_remember_the_gpu
     steps = rt.count(quick=50, cpu=3000, gpu=20000)  # work: the quick amount, the gpu one kept
     assert steps == 50 and steps.full == 20000 and list(range(steps))[-1] == 49
     assert rt.count(quick=[4, 8], cpu=[4, 8, 16], gpu=[4, 8, 16, 28]) == [4, 8]
+    t4 = runtime.Runtime(torch.device("cpu"), "cpu", 0)  # a T4's default: the cpu recipes
+    assert t4.pick(quick=16, cpu=32, gpu=64) == 32 and t4.count(quick=50, cpu=3000,
+                                                                 gpu=20000).full == 3000
 
 
 def test_the_counts_a_cell_reads_are_found_also_through_the_notebooks_functions():

@@ -47,3 +47,12 @@ def test_a_cell_that_fails_is_not_run_again(tmp_path, monkeypatch):
     starts = _count_starts(monkeypatch, failures=0)
     row = runner.execute(_notebook(tmp_path, "1 / 0"), tmp_path / "out", {}, timeout=60)
     assert row["status"].startswith("failed: ZeroDivisionError") and len(starts) == 1
+
+
+def test_a_smoke_run_emulates_a_t4_in_its_default_mode_and_an_h100_in_gpu_mode():
+    h100 = runner.settings("cpu", smoke=True)  # the mode asked for yields to the card's
+    assert h100["DGM_MODE"] == "gpu" and h100["DGM_FAKE_CAPABILITY"] == "9.0"
+    assert "DGM_DEVICE" not in h100 and h100["DGM_EMULATE_REPORT"].endswith("smoke")
+    t4 = runner.settings(None, smoke="t4")
+    assert "DGM_MODE" not in t4 and t4["DGM_FAKE_CAPABILITY"] == "7.5"  # runtime.run_mode: cpu
+    assert t4["DGM_QUICK"] == "0" and t4["DGM_EMULATE_REPORT"].endswith("smoke-t4")

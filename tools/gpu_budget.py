@@ -1,7 +1,8 @@
-"""Estimated gpu-mode wall time and peak GPU memory of each notebook on a T4 and an H100, from what
-`make test-gpu-smoke` measured on the emulated CUDA GPU (build/smoke/<notebook>.json, written by
-tools/kernel_hooks.py): the gpu mode's models and batch sizes, with the quick mode's amounts of
-work (`rt.count`).
+"""Estimated wall time and peak GPU memory of each notebook on a T4 and an H100, from what a smoke
+run measured on the emulated CUDA GPU (<folder>/<notebook>.json, written by
+tools/kernel_hooks.py): a mode's models and batch sizes, with the quick mode's amounts of work
+(`rt.count`). `make test-gpu-smoke` measures gpu mode (build/smoke: estimated for both cards) and
+a T4's default, the cpu mode's recipes (build/smoke-t4: estimated for the T4).
 
     python -m tools.gpu_budget build/smoke      # prints a Markdown table
 
@@ -29,9 +30,11 @@ import sys
 from pathlib import Path
 
 GPUS = {  # sustained rates on these small models, stated as assumptions
-    "T4": {"flops": 4e12, "launch": 25e-6},  # float32 (no native bf16): half of 8.1 TFLOP/s peak;
-    #                                          Colab's slow host CPU launches ~25 us per op
-    "H100": {"flops": 150e12, "launch": 10e-6},  # bf16 autocast: ~15% of the 990 TFLOP/s peak
+    # T4: float32 (no native bf16), half of its 8.1 TFLOP/s peak; Colab's slow host CPU
+    # launches ~25 us per op
+    "T4": {"flops": 4e12, "launch": 25e-6, "precision": "float32"},
+    # H100: bf16 autocast, ~15% of its 990 TFLOP/s peak
+    "H100": {"flops": 150e12, "launch": 10e-6, "precision": "bf16"},
 }
 START = 20.0  # seconds: kernel start, imports, MNIST onto the GPU, the CPU-side metrics
 
@@ -42,8 +45,15 @@ def _seconds(flops: float, launches: float, gpu: dict) -> float:
     return max(flops / gpu["flops"], launches * gpu["launch"])
 
 
+def cards(report: dict) -> dict:
+    """The GPUs whose time a report tells: gpu mode's, both; any other mode's (cpu, a T4's
+    default), the T4's (an H100 runs gpu mode)."""
+    return GPUS if report.get("mode", "gpu") == "gpu" else {"T4": GPUS["T4"]}
+
+
 def estimate(report: dict) -> dict:
-    """{'T4': seconds, 'H100': seconds, 'tflops': ..., 'launches': ..., 'peak_gb': ...}."""
+    """{'T4': seconds, 'H100': seconds (gpu mode only), 'tflops': ..., 'launches': ...,
+    'peak_gb': ...}."""
     parts = []  # (flops, launches) of the full gpu run, part by part
     for fit in report["fits"]:
         if any(word in fit["desc"].lower() for word in OPTIONAL):
@@ -55,7 +65,8 @@ def estimate(report: dict) -> dict:
             continue
         factor = max(cell.get("counts", {}).values(), default=1)
         parts.append(((cell["flops"] - cell["fit_flops"]) * factor, cell["ops"] - cell["fit_ops"]))
-    out = {name: START + sum(_seconds(f, n, gpu) for f, n in parts) for name, gpu in GPUS.items()}
+    out = {name: START + sum(_seconds(f, n, gpu) for f, n in parts)
+           for name, gpu in cards(report).items()}
     out["tflops"] = sum(f for f, _ in parts) / 1e12
     out["launches"] = sum(n for _, n in parts)
     out["peak_gb"] = report["peak_bytes"] / 2**30
@@ -63,14 +74,19 @@ def estimate(report: dict) -> dict:
 
 
 def main(folder: str) -> None:
-    print("| notebook | peak GPU memory | gpu-mode work | est. T4 (float32) | est. H100 (bf16) |")
-    print("|---|---|---|---|---|")
-    for path in sorted(Path(folder).glob("*.json")):
-        report = json.loads(path.read_text())
+    reports = [json.loads(p.read_text()) for p in sorted(Path(folder).glob("*.json"))]
+    if not reports:
+        sys.exit(f"gpu_budget: no smoke reports in {folder}; run `make test-gpu-smoke` first")
+    names = list(cards(reports[0]))
+    print(f"{reports[0].get('mode', 'gpu')} mode's recipes, estimated:\n")
+    print("| notebook | peak GPU memory | work | "
+          + " | ".join(f"est. {n} ({GPUS[n]['precision']})" for n in names) + " |")
+    print("|---|---|---|" + "---|" * len(names))
+    for report in reports:
         e = estimate(report)
         print(f"| {report['notebook']} | {e['peak_gb']:.2f} GB | {e['tflops']:,.0f} TFLOP, "
-              f"{e['launches'] / 1e6:.1f} M launches | {e['T4'] / 60:.1f} min | "
-              f"{e['H100'] / 60:.1f} min |")
+              f"{e['launches'] / 1e6:.1f} M launches | "
+              + " | ".join(f"{e[n] / 60:.1f} min" for n in names) + " |")
 
 
 if __name__ == "__main__":

@@ -10,8 +10,9 @@ with an IPython start-up file that calls `install()`, and after the notebook's l
   the file the runner names ($DGM_HARNESS_RESULTS), and its sample grids beside it.
 - DGM_EMULATE=cuda|mps: the kernel runs on the emulated device (tests/fake_device.py); every
   `train.fit` on it must leave the host alone between logging steps.
-- DGM_SMOKE=1 (with DGM_MODE=gpu): the gpu mode's sizes with the quick mode's amounts of work;
-  each `rt.count` remembers its gpu value, and what the notebook did on the device (FLOPs,
+- DGM_SMOKE=1 (tools/runner.py's SMOKE_CARDS: gpu mode on an emulated H100-class card, or a T4's
+  default, cpu mode): the mode's sizes with the quick mode's amounts of work; each `rt.count`
+  remembers the mode's value, and what the notebook did on the device (FLOPs,
   launches, peak bytes, per training and per cell, with the counts each cell used) goes to
   $DGM_EMULATE_REPORT/<notebook>.json for tools/gpu_budget.py.
 """
@@ -115,7 +116,7 @@ def save() -> None:
     out = Path(os.environ["DGM_HARNESS_RESULTS"])
     out.parent.mkdir(parents=True, exist_ok=True)
     record = {
-        "notebook": NOTEBOOK, "mode": "gpu-smoke" if _smoke() else rt.mode,
+        "notebook": NOTEBOOK, "mode": f"{rt.mode}-smoke" if _smoke() else rt.mode,
         "device": str(rt.device), "device_name": runtime.device_name(rt.device),
         "precision": rt.precision, "threads": torch.get_num_threads(),
         "matmul_gflop_per_s": _rate(rt.device),
@@ -127,7 +128,7 @@ def save() -> None:
     if families:
         torch.save({f["name"]: f["grid"] for f in families},
                    out.with_name(f"{out.stem}-samples.pt"))
-    _write_smoke_report()
+    _write_smoke_report(rt.mode)
 
 
 def _rate(device) -> float | None:
@@ -147,7 +148,7 @@ def _smoke() -> bool:
 
 
 class Count(int):
-    """A smoke run's count: the quick value, which remembers the gpu one (`full`)."""
+    """A smoke run's count: the quick value, which remembers the run's mode's one (`full`)."""
 
     def __new__(cls, value: int, full: int):
         count = super().__new__(cls, value)
@@ -156,11 +157,13 @@ class Count(int):
 
 
 def smoke_counts() -> None:
-    """rt.count gives the quick amount of work, remembering the gpu amount; sizes stay gpu's."""
+    """rt.count gives the quick amount of work, remembering the mode's amount (gpu's, or cpu's
+    on an emulated T4); sizes stay the mode's."""
     from helpers import runtime
 
     def count(self, *, quick, cpu, gpu):
-        return Count(quick, gpu) if isinstance(quick, int) else quick
+        full = self.pick(quick=quick, cpu=cpu, gpu=gpu)
+        return Count(quick, full) if isinstance(quick, int) else quick
 
     runtime.Runtime.count = count
 
@@ -211,7 +214,7 @@ smoke: dict = {"fits": [], "cells": []}
 
 
 def _counts_used(source: str, namespace: dict) -> dict[str, float]:
-    """{name: gpu / quick} of the smoke counts that a cell's code reads, directly or through the
+    """{name: full / quick} of the smoke counts that a cell's code reads, directly or through the
     notebook's own functions that it calls."""
     try:
         names = {n.id for n in ast.walk(ast.parse(source))
@@ -236,7 +239,7 @@ def _counts_used(source: str, namespace: dict) -> dict[str, float]:
 
 def track_cells(shell) -> None:
     """Record the device FLOPs and operations of each cell, the training inside it and the smoke
-    counts it uses, so that tools/gpu_budget.py can scale each cell to the gpu run."""
+    counts it uses, so that tools/gpu_budget.py can scale each cell to the mode's full run."""
     from fake_device import stats
 
     start = {}
@@ -264,8 +267,8 @@ _cell: dict = {}  # the cell being run: its source and the notebook's namespace
 
 def track_own_loops() -> None:
     """A training run that does not go through `fit` (05's two-player loop) is reported like a
-    `fit`: its device work, its steps, and as its gpu steps, its steps times the largest gpu /
-    quick ratio among the counts its cell reads."""
+    `fit`: its device work, its steps, and as its full steps, its steps times the largest
+    full / quick ratio among the counts its cell reads."""
     from fake_device import stats
 
     from helpers import train
@@ -289,7 +292,7 @@ def track_own_loops() -> None:
     train.train_or_load = tracked
 
 
-def _write_smoke_report() -> None:
+def _write_smoke_report(mode: str) -> None:
     folder = os.environ.get("DGM_EMULATE_REPORT")
     if not folder:
         return
@@ -299,7 +302,7 @@ def _write_smoke_report() -> None:
     path = Path(folder) / f"{NOTEBOOK}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     smoke["cells"] = [c for c in smoke["cells"] if "kernel_hooks" not in c["source"]]
-    path.write_text(json.dumps({"notebook": NOTEBOOK, **smoke, **totals,
+    path.write_text(json.dumps({"notebook": NOTEBOOK, "mode": mode, **smoke, **totals,
                                 "kind": os.environ.get("DGM_EMULATE")}))
 
 

@@ -30,6 +30,11 @@ MODES = {  # the kernels' settings per mode (helpers.config); None: this machine
     "cpu": {"DGM_QUICK": "0", "DGM_MODE": "cpu", "DGM_DEVICE": "cpu"},
     "gpu": {"DGM_QUICK": "0", "DGM_MODE": "gpu"},  # CUDA, else Apple MPS
 }
+SMOKE_CARDS = {  # the emulated card of a smoke run, the mode it runs, where its report goes
+    "h100": {"env": {"DGM_FAKE_CAPABILITY": "9.0", "DGM_MODE": "gpu"}, "report": "smoke"},
+    # a T4 (Colab's free GPU): no native bf16, so by default the cpu mode's recipes
+    "t4": {"env": {"DGM_FAKE_CAPABILITY": "7.5"}, "report": "smoke-t4"},
+}
 STARTUP = """import sys
 sys.path.insert(0, {root!r})
 from tools import kernel_hooks
@@ -104,18 +109,22 @@ def _execute(client: NotebookClient, nb, env: dict, attempts: int = 3) -> None:
 
 
 def settings(mode: str | None = None, retrain: bool = False, emulate: str | None = None,
-             smoke: bool = False, jobs: int = 1) -> dict:
+             smoke: bool | str = False, jobs: int = 1) -> dict:
     """The kernels' environment for a run: the mode's settings, DGM_RETRAIN, the emulated device,
-    the smoke run (gpu sizes, quick counts, measured into build/smoke), and an equal share of the
-    cores (at least one OpenMP thread) per kernel when `jobs` kernels share them."""
+    the smoke run (`SMOKE_CARDS`: True or "h100", or "t4"; its mode's sizes with quick counts,
+    measured into build/smoke or build/smoke-t4), and an equal share of the cores (at least one
+    OpenMP thread) per kernel when `jobs` kernels share them."""
     env = dict(MODES[mode])
     if retrain:
         env["DGM_RETRAIN"] = "1"
     if emulate:
         env["DGM_EMULATE"] = emulate
     if smoke:
-        env.update(MODES["gpu"], DGM_SMOKE="1",
-                   DGM_EMULATE_REPORT=str(ROOT / "build" / "smoke"))
+        card = SMOKE_CARDS[smoke if isinstance(smoke, str) else "h100"]
+        env.pop("DGM_DEVICE", None)
+        env.pop("DGM_MODE", None)
+        env.update(card["env"], DGM_QUICK="0", DGM_SMOKE="1",
+                   DGM_EMULATE_REPORT=str(ROOT / "build" / card["report"]))
     if jobs > 1:
         env["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // jobs))
     return env
@@ -145,7 +154,9 @@ def main(argv=None) -> int:
     parser.add_argument("--jobs", type=int, default=1)
     parser.add_argument("--retrain", action="store_true")
     parser.add_argument("--emulate", choices=["cuda", "mps"])
-    parser.add_argument("--smoke", action="store_true")
+    parser.add_argument("--smoke", nargs="?", const="h100", choices=sorted(SMOKE_CARDS),
+                        help="the emulated card's mode and sizes with quick counts, measured "
+                        "for tools/gpu_budget.py (default h100: gpu mode; t4: its default, cpu)")
     parser.add_argument("--timeout", type=int, default=900, help="seconds per cell")
     args = parser.parse_args(argv)
     env = settings(args.mode, args.retrain, args.emulate, args.smoke, args.jobs)
