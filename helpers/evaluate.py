@@ -1,9 +1,9 @@
 """The evaluation kit: FID on the reference classifier's features (helpers.classifier) against
 all 10,000 test images, with its real-data floor at the same sample count, the inception score
-beside real images' at that count, label statistics, NLL units, and `report`, which prints a
-notebook's final figures against its targets and returns them as the notebook's `results`. Every
-metric runs on the CPU, whatever device the samples come from. 05_gan explains FID and the
-inception score.
+beside real images' at that count (binarised real images for a model of binarised digits),
+label statistics, NLL units, and `report`, which prints a notebook's final figures against its
+targets and returns them as the notebook's `results`. Every metric runs on the CPU, whatever
+device the samples come from. 05_gan explains FID and the inception score.
 """
 
 import math
@@ -28,12 +28,19 @@ __all__ = ["Band", "bits_per_dim", "family", "features", "fid", "fid_floor", "fr
 
 
 def _check_images(images: torch.Tensor) -> tuple[torch.Tensor, Classifier]:
-    """Validated images in [0, 1], copied to the CPU in float32, and the reference classifier."""
+    """Validated images in [0, 1], copied to the CPU in float32, and the reference classifier.
+    Rounding past the ends (up to 0.01) is clipped; images in another range are refused, since
+    a classifier fed [-1, 1] images would measure something else without a word."""
     if images.ndim != 4 or tuple(images.shape[1:]) != (1, 28, 28):
         raise ValueError(f"expected MNIST-shaped images (N, 1, 28, 28), got {tuple(images.shape)}")
     images = images.detach().to(CPU, torch.float32)
     if not torch.isfinite(images).all():
         raise ValueError("the images contain NaN or inf values")
+    low, high = images.min().item(), images.max().item()
+    if low < -0.01 or high > 1.01:
+        raise ValueError(f"the images should lie in [0, 1], but they range from {low:.3g} to "
+                         f"{high:.3g}: map tanh outputs in [-1, 1] with (x + 1) / 2, and "
+                         "logits through a sigmoid")
     return images.clamp(0, 1), on_cpu()
 
 
@@ -50,7 +57,9 @@ def gaussian(f: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def frechet_distance(mu1, s1, mu2, s2) -> float:
-    """||mu1 - mu2||^2 + Tr(S1 + S2 - 2 (S1 S2)^(1/2)) between two Gaussians (Heusel et al.)."""
+    """||mu1 - mu2||^2 + Tr(S1 + S2 - 2 (S1 S2)^(1/2)) between two Gaussians (Heusel et al.),
+    computed in float64."""
+    mu1, s1, mu2, s2 = (t.double() for t in (mu1, s1, mu2, s2))
     w, v = torch.linalg.eigh(s1)
     root1 = v @ torch.diag(w.clamp(min=0).sqrt()) @ v.T
     # Tr (S1 S2)^(1/2) = sum of the square roots of the eigenvalues of S1^(1/2) S2 S1^(1/2)
@@ -101,39 +110,46 @@ class Band(NamedTuple):
         return f"{self.mean:.2f} ± {self.sd:.2f}"
 
 
-def _real_sets(n: int, most: int = 5) -> torch.Tensor:
-    """Up to `most` disjoint sets of n real training images, (sets, n, 1, 28, 28)."""
+def _real_sets(n: int, binary: bool = False, most: int = 5) -> torch.Tensor:
+    """Up to `most` disjoint sets of n real training images, (sets, n, 1, 28, 28); `binary`:
+    binarised as the models of binarised MNIST see them (data.binarize, a fixed seed)."""
     train_x, _ = data.load("mnist", "train", device=CPU)
     sets = min(most, len(train_x) // n)
     if sets < 2:
         raise ValueError(f"a real-data band needs two disjoint sets of {n} training images; use "
                          f"n <= {len(train_x) // 2}")
-    return train_x[: sets * n].view(sets, n, 1, 28, 28)
+    images = train_x[: sets * n]
+    if binary:
+        images = data.binarize(images, torch.Generator().manual_seed(0))
+    return images.view(sets, n, 1, 28, 28)
 
 
 def _band(values: torch.Tensor) -> Band:
     return Band(float(values.mean()), float(values.std()), len(values))
 
 
-@lru_cache(maxsize=8)
-def fid_floor(n: int) -> Band:
+@lru_cache(maxsize=16)
+def fid_floor(n: int, binary: bool = False) -> Band:
     """What a perfect generator would get with n samples: the FID of n real training images
     against the test reference, over up to 5 disjoint sets (one set alone can be off by half its
-    value, so targets use the mean and figures show the band). Cached per instrument."""
+    value, so targets use the mean and figures show the band). `binary`: a perfect model of
+    binarised MNIST, whose samples are binarised digits (their floor is higher: the reference
+    is the grey test images). Cached per instrument."""
     def compute():
-        return {"values": torch.tensor([fid(s) for s in _real_sets(n)], dtype=torch.float64)}
-    return _band(_cached(f"fid-floor-{n}", compute)["values"])
-
-
-@lru_cache(maxsize=8)
-def real_inception_score(n: int) -> Band:
-    """The inception score of n real training images, over up to 5 disjoint sets: what a
-    perfect generator scores at that count (real digits score about 9.4 to 9.7, more with more
-    images, not 10). Cached."""
-    def compute():
-        return {"values": torch.tensor([inception_score(s) for s in _real_sets(n)],
+        return {"values": torch.tensor([fid(s) for s in _real_sets(n, binary)],
                                        dtype=torch.float64)}
-    return _band(_cached(f"real-is-{n}", compute)["values"])
+    return _band(_cached(f"fid-floor-{'binary-' * binary}{n}", compute)["values"])
+
+
+@lru_cache(maxsize=16)
+def real_inception_score(n: int, binary: bool = False) -> Band:
+    """The inception score of n real training images (`binary`: binarised), over up to 5
+    disjoint sets: what a perfect generator scores at that count (real digits score about 9.4 to
+    9.7, more with more images, not 10). Cached."""
+    def compute():
+        return {"values": torch.tensor([inception_score(s) for s in _real_sets(n, binary)],
+                                       dtype=torch.float64)}
+    return _band(_cached(f"real-is-{'binary-' * binary}{n}", compute)["values"])
 
 
 def inception_score(samples: torch.Tensor) -> float:
@@ -170,18 +186,21 @@ def family(name: str, samples: torch.Tensor, seconds: float, nll_nats: float | N
     reference with its floor, the inception score beside real images' at the same count, the
     sampling time per image (`seconds` for all the
     samples) and, where the family has one, the test NLL in nats (`nll_is_bound`: an upper bound,
-    like the -ELBO). `samples`: (N, 784) or (N, 1, 28, 28) in [0, 1]; 16 of them, evenly spaced
-    (so that samples drawn prompt by prompt show every prompt), are kept in "grid" (uint8) for
-    the benchmark's picture of every family's samples."""
+    like the -ELBO). `samples`: (N, 784) or (N, 1, 28, 28) in [0, 1]; samples that are all 0 or 1
+    (a model of binarised MNIST) are compared with binarised real images ("binary"). 16 of them,
+    evenly spaced (so that samples drawn prompt by prompt show every prompt), are kept in "grid"
+    (uint8) for the benchmark's picture of every family's samples."""
     images = samples.detach().reshape(-1, 1, 28, 28)
-    score, floor, real = fid(images), fid_floor(len(images)), real_inception_score(len(images))
+    binary = bool(((images == 0) | (images == 1)).all())
+    score, n = fid(images), len(images)
+    floor, real = fid_floor(n, binary), real_inception_score(n, binary)
     inception = inception_score(images)
     spread = torch.linspace(0, len(images) - 1, min(16, len(images))).long()  # across prompts
     return {"name": name, "n": len(images), "fid": score, "floor": floor.mean, "floor_sd": floor.sd,
             "fid_over_floor": score / floor.mean, "inception_score": inception,
             "real_inception_score": real.mean, "is_over_real": inception / real.mean,
             "ms_per_image": 1e3 * seconds / len(images), "nll_nats": nll_nats,
-            "nll_is_bound": nll_is_bound,
+            "nll_is_bound": nll_is_bound, "binary": binary,
             "grid": (images[spread].float().clamp(0, 1) * 255).round().to(CPU, torch.uint8)}
 
 
@@ -213,4 +232,6 @@ def report(rt, metrics: dict, targets: dict | None = None, families: list[dict] 
         print(f"  {f['name']:<24}{f['n']:6d}{f['fid']:8.2f}{f['floor']:8.2f}"
               f"{f['inception_score']:7.2f}{f['real_inception_score']:7.2f}"
               f"{f['ms_per_image']:10.2f}{nll}")
+    if any(f.get("binary") for f in families):
+        print("  (a model of binarised digits: its floor and real IS are binarised real digits')")
     return {"mode": rt.mode, "metrics": metrics, "targets": checked, "families": list(families)}

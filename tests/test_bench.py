@@ -155,3 +155,14 @@ def test_a_machine_that_cannot_build_the_environment_benches_with_its_own_python
                         lambda name: None if name == "nbclient" else real(name))
     with pytest.raises(SystemExit, match=r"(?s)failed \(exit 1\).*lacks nbclient"):
         course._bench_python()
+
+
+def test_a_run_without_the_peer_keeps_the_last_peer_baseline(monkeypatch):
+    last = {"peer": True, "inception_score": 1.05}
+    monkeypatch.setattr(bench.peer, "compare", lambda done, device: None)  # no counterpart
+    assert bench.peer_baseline([], "cpu", {"peer": last}, run=False) is last
+    assert bench.peer_baseline([], "cpu", {"peer": last}, run=True) is last
+    assert bench.peer_baseline([], "cpu", {}, run=False) is None
+    fresh = {"peer": True, "inception_score": 2.0, "grid": None}
+    monkeypatch.setattr(bench.peer, "compare", lambda done, device: fresh)
+    assert bench.peer_baseline([], "cpu", {"peer": last}, run=True) is fresh

@@ -38,14 +38,28 @@ def test_frechet_distance_matches_the_closed_form_for_diagonal_gaussians():
     assert evaluate.frechet_distance(*a, *a) == pytest.approx(0, abs=1e-6)
 
 
+def test_frechet_distance_matches_the_product_form_for_full_covariances():
+    """Covariances that do not commute: Tr (S1 S2)^(1/2) is the sum of the square roots of the
+    eigenvalues of S1 S2 (real and >= 0), not Tr(S1^(1/2) S2^(1/2))."""
+    gen = torch.Generator().manual_seed(1)
+    a, b = (torch.randn(8, 8, generator=gen, dtype=torch.float64) for _ in range(2))
+    s1, s2 = a @ a.T + 0.1 * torch.eye(8), b @ b.T + 0.1 * torch.eye(8)
+    mu1, mu2 = torch.randn(8, generator=gen, dtype=torch.float64), torch.zeros(8)
+    roots = torch.linalg.eigvals(s1 @ s2).real.clamp(min=0).sqrt().sum()
+    want = (mu1 - mu2).square().sum() + s1.trace() + s2.trace() - 2 * roots
+    got = evaluate.frechet_distance(mu1.float(), s1.float(), mu2, s2)  # float64 inside
+    assert got == pytest.approx(float(want), rel=1e-4)
+    assert abs(s1 @ s2 - s2 @ s1).max() > 1  # not commuting: the shortcut would differ
+
+
 def test_fid_is_near_its_floor_for_real_data_and_far_above_it_otherwise(real):
     x, y = real
     floor = evaluate.fid_floor(N)
     assert floor.sets == 5 and 0 < floor.sd < floor.mean
     assert str(floor) == f"{floor.mean:.2f} ± {floor.sd:.2f}"
     floor = floor.mean
-    train_other, _ = data.load("mnist", "train", n=2 * N)
-    assert evaluate.fid(train_other[N:]) < 1.5 * floor  # other real images
+    train_x, _ = data.load("mnist", "train", n=6 * N)
+    assert evaluate.fid(train_x[5 * N:]) < 1.5 * floor  # real images outside the floor's sets
     noise = torch.rand_like(x)
     one_digit = x[y == 3][:1].expand(N, -1, -1, -1)
     assert evaluate.fid(noise) > 20 * floor
@@ -119,11 +133,27 @@ def test_inception_score_and_label_stats(real):
     assert collapsed["classes_covered"] == 1 and collapsed["largest_share"] == 1.0
 
 
+def test_binarised_samples_are_compared_with_binarised_real_digits():
+    """A perfect model of binarised MNIST draws binarised digits: against the grey floor its FID
+    would look several times the floor; against binarised real digits' it is about 1."""
+    train_x, _ = data.load("mnist", "train", n=6 * N)
+    perfect = data.binarize(train_x[5 * N:], torch.Generator().manual_seed(1))
+    entry = evaluate.family("binarised digits", perfect, 1.0)
+    assert entry["binary"] and entry["floor"] == evaluate.fid_floor(N, binary=True).mean
+    assert entry["floor"] > 1.5 * evaluate.fid_floor(N).mean  # grey digits' floor is lower
+    assert entry["fid_over_floor"] < 1.5 and entry["is_over_real"] > 0.95
+    grey = evaluate.family("grey digits", train_x[5 * N:], 1.0)
+    assert not grey["binary"] and grey["fid_over_floor"] < 1.5
+
+
 def test_bad_images_are_refused_clearly():
     with pytest.raises(ValueError, match=r"\(N, 1, 28, 28\)"):
         evaluate.inception_score(torch.rand(10, 784))
     with pytest.raises(ValueError, match="NaN"):
         evaluate.fid(torch.full((10, 1, 28, 28), float("nan")))
+    with pytest.raises(ValueError, match=r"from -1 to 1: map tanh outputs .* \(x \+ 1\) / 2"):
+        evaluate.inception_score(torch.linspace(-1, 1, 7840).view(10, 1, 28, 28))
+    assert evaluate.inception_score(torch.full((10, 1, 28, 28), 1.005)) > 0  # rounding: clipped
 
 
 def test_bits_per_dim():

@@ -179,6 +179,13 @@ def throughput_lines(report: dict) -> list[str]:
     return lines
 
 
+def peer_baseline(done: list[dict], device, previous: dict, run: bool) -> dict | None:
+    """The peer baseline measured now (`run`, with its counterpart among this run's notebooks),
+    else the last one measured: a partial run, or one with --no-peer, keeps it as it keeps the
+    rows of the notebooks it did not run."""
+    return (peer.compare(done, device) if run else None) or previous.get("peer")
+
+
 def peer_lines(report: dict) -> list[str]:
     """The peer baseline's figures and the two pictures."""
     lines, p = [], report.get("peer")
@@ -246,7 +253,8 @@ def main(argv=None) -> int:
     parser.add_argument("--jobs", type=int, help="notebooks run at once (default: one at a time "
                         "on the CPU; in gpu mode all of them, sharing the one GPU)")
     parser.add_argument("--timeout", type=int, default=900, help="seconds per cell")
-    parser.add_argument("--no-peer", action="store_true", help="skip the peer baseline")
+    parser.add_argument("--no-peer", action="store_true",
+                        help="do not run the peer baseline (the last one measured is kept)")
     parser.add_argument("--smoke", action="store_true", help="gpu mode's sizes with quick mode's "
                         "counts on the emulated CUDA GPU (make test-gpu-smoke): the gpu "
                         "benchmark's whole path, notebooks side by side, without a GPU")
@@ -283,12 +291,10 @@ def main(argv=None) -> int:
         env["DGM_HARNESS_RATE"] = "1"  # can run at half the rate of another, or of itself later
     runner.execute_all(args.notebooks, args.out / args.mode, env, args.jobs, args.timeout, save)
     report["data_path"] = data_path_comparison("quick" if args.smoke else args.mode, device)
-    report["peer"] = None if args.no_peer else peer.compare(done, device)
-    if report["peer"]:  # its samples, for the picture of every family's samples
+    report["peer"] = peer_baseline(done, device, previous, run=not args.no_peer)
+    if report["peer"] and "grid" in report["peer"]:  # measured now: its samples, for the picture
         (args.out / args.mode).mkdir(parents=True, exist_ok=True)
         torch.save(report["peer"].pop("grid"), args.out / args.mode / "peer-samples.pt")
-    elif not args.no_peer:  # no qualifying notebook run this time: keep the last peer baseline
-        report["peer"] = previous.get("peer")
     report["figures"] = figures(report, args.out, args.docs)
     save()
     text = document(report)

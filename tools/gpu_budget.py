@@ -54,7 +54,7 @@ def cards(report: dict) -> dict:
 def estimate(report: dict) -> dict:
     """{'T4': seconds, 'H100': seconds (gpu mode only), 'tflops': ..., 'launches': ...,
     'peak_gb': ...}."""
-    parts = []  # (flops, launches) of the full gpu run, part by part
+    parts = []  # (flops, launches) of the mode's full run, part by part
     for fit in report["fits"]:
         if any(word in fit["desc"].lower() for word in OPTIONAL):
             continue
