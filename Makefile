@@ -41,7 +41,7 @@ check:  ## everything CI runs but the gpu-mode smoke run: make test, the emulate
 test-devices:  ## every notebook (quick) on an emulated CUDA GPU, then Apple MPS
 	$(COURSE) test-devices
 
-test-gpu-smoke:  ## gpu-mode sizes, quick counts, on the emulated CUDA GPU (then a T4's cpu recipes)
+test-gpu-smoke:  ## gpu mode's sizes on the emulated CUDA GPU, a T4's, compiled steps on the CPU
 	$(COURSE) test-gpu-smoke
 
 test-ui:  ## headless Chromium (Debian's chromium, chromium-driver): JupyterLab and the site

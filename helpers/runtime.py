@@ -16,6 +16,7 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 import torch
+from torch.utils._python_dispatch import _get_current_dispatch_mode
 
 from . import config, datafiles, places
 from .errors import ConfigError
@@ -126,12 +127,23 @@ def compiled(step: Callable, device: torch.device, mode: str) -> Callable:
     if not (mode == "gpu" and device.type == "cuda" and has_triton()):
         return step
     print("compiling the training step (torch.compile, CUDA graphs): its first steps are slow")
-    graphed = torch.compile(step, mode="reduce-overhead")
+    return CompiledStep(step, lambda f: torch.compile(f, mode="reduce-overhead"))
 
-    def replay(*args):
+
+class CompiledStep:
+    """`step` compiled by `compiler`, called as `step` is. A call made while a dispatch mode is
+    active (a FLOP counter, a debugging mode) runs `step` itself: torch.compile would skip the
+    frame there, and never compile it afterwards. `calls` counts the calls that ran compiled."""
+
+    def __init__(self, step: Callable, compiler: Callable[[Callable], Callable]):
+        self.step, self.graphed, self.calls = step, compiler(step), 0
+
+    def __call__(self, *args):
+        if _get_current_dispatch_mode() is not None:
+            return self.step(*args)
         torch.compiler.cudagraph_mark_step_begin()  # the last step's outputs may be overwritten
-        return graphed(*args)
-    return replay
+        self.calls += 1
+        return self.graphed(*args)
 
 
 def synchronize(device: torch.device) -> None:

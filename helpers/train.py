@@ -46,7 +46,8 @@ def fit(model: torch.nn.Module, loss_fn: Callable, batches: Iterator, num_steps:
     `compile=True` compiles the loss and its gradient into CUDA graphs in gpu mode on a CUDA GPU
     (`runtime.compiled`; elsewhere it changes nothing): for long runs of small models, whose
     steps are launch-bound, not for short ones, which would not earn back the compile time. If the
-    compiler fails, training goes on uncompiled, with a warning. `autocast=False` trains in
+    compiler fails in its first calls (compiling, then recording the CUDA graphs), training goes
+    on uncompiled, with a warning. `autocast=False` trains in
     float32 on every device (the reference classifier, which must not depend on the machine's).
     """
     opt = optimizer or adam(model.parameters(), lr=lr)
@@ -57,8 +58,11 @@ def fit(model: torch.nn.Module, loss_fn: Callable, batches: Iterator, num_steps:
     history: dict[str, list[float]] = {}
     model.train()
 
+    dtype = runtime.autocast_dtype(device) if autocast else None  # bf16 where native
+    # (decided here, not in the step: a compiled step would break its graph at that call)
+
     def eager(batch):
-        with runtime.autocast(device) if autocast else contextlib.nullcontext():  # bf16 if native
+        with torch.autocast(device.type, dtype=dtype) if dtype else contextlib.nullcontext():
             out = loss_fn(model, batch)
         return out if isinstance(out, tuple) else (out, {})
 
@@ -70,21 +74,21 @@ def fit(model: torch.nn.Module, loss_fn: Callable, batches: Iterator, num_steps:
 
     mode = runtime.run_mode(config.current(), device)
     forward = runtime.compiled(eager, device, mode) if compile else eager
-    started = time.perf_counter()
     bar = tqdm(range(1, num_steps + 1), desc=desc, mininterval=0.5)
     for step in bar:
         batch = next(batches)
+        started, compiled_calls = time.perf_counter(), getattr(forward, "calls", None)
         try:
             loss, terms = gradients(forward, batch)
         except Exception as err:  # a compiler that fails on this machine: train uncompiled
-            if forward is eager or step > 1:
-                raise
+            if compiled_calls is None or compiled_calls >= 3:  # compiling, and recording the
+                raise  # CUDA graphs, happen in the first compiled calls
             reason = " ".join(str(err).split())[:160]
             warnings.warn(f"the compiled training step failed ({type(err).__name__}: {reason}); "
                           "training without compiling", stacklevel=2)
             forward = eager
             loss, terms = gradients(forward, batch)
-        if step == 1 and forward is not eager:  # what the compiler cost, said once
+        if compiled_calls == 0 and forward is not eager and forward.calls == 1:  # said once
             runtime.synchronize(device)
             print(f"compiled the training step in {time.perf_counter() - started:.0f} s")
         opt.step()

@@ -163,6 +163,10 @@ def test_a_run_without_the_peer_keeps_the_last_peer_baseline(monkeypatch):
     assert bench.peer_baseline([], "cpu", {"peer": last}, run=False) is last
     assert bench.peer_baseline([], "cpu", {"peer": last}, run=True) is last
     assert bench.peer_baseline([], "cpu", {}, run=False) is None
+    def broken(done, device):
+        raise RuntimeError("diffusers against another torch")
+    monkeypatch.setattr(bench.peer, "compare", broken)
+    assert bench.peer_baseline([], "cpu", {"peer": last}, run=True) is last
     fresh = {"peer": True, "inception_score": 2.0, "grid": None}
     monkeypatch.setattr(bench.peer, "compare", lambda done, device: fresh)
     assert bench.peer_baseline([], "cpu", {"peer": last}, run=True) is fresh

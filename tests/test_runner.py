@@ -2,6 +2,8 @@
 processes can pick the same free port) is started again, and a notebook that fails in a cell is
 not run twice."""
 
+import time
+
 import nbformat
 from nbclient import NotebookClient
 
@@ -56,3 +58,25 @@ def test_a_smoke_run_emulates_a_t4_in_its_default_mode_and_an_h100_in_gpu_mode()
     t4 = runner.settings(None, smoke="t4")
     assert "DGM_MODE" not in t4 and t4["DGM_FAKE_CAPABILITY"] == "7.5"  # runtime.run_mode: cpu
     assert t4["DGM_QUICK"] == "0" and t4["DGM_EMULATE_REPORT"].endswith("smoke-t4")
+
+
+def test_kernels_side_by_side_share_the_cores_for_openmp_and_for_compiling(monkeypatch):
+    monkeypatch.setattr(runner.os, "cpu_count", lambda: 16)
+    env = runner.settings("gpu", jobs=7)
+    assert env["OMP_NUM_THREADS"] == env["TORCHINDUCTOR_COMPILE_THREADS"] == "2"
+    assert "TORCHINDUCTOR_COMPILE_THREADS" not in runner.settings("gpu", jobs=1)
+
+
+def _slow_or_fast(path, out, env, timeout):
+    time.sleep(1.5 if path == "slow" else 0.1)
+    return {"notebook": path, "status": "ok", "wall_time_s": 0.0}
+
+
+def test_each_notebook_is_reported_as_it_finishes_and_the_rows_keep_the_list_order(
+        monkeypatch, tmp_path):
+    monkeypatch.setattr(runner, "execute", _slow_or_fast)  # the pool's forked workers see it
+    finished = []
+    rows = runner.execute_all(["slow", "fast"], tmp_path, {}, jobs=2,
+                              after=lambda row: finished.append(row["notebook"]))
+    assert finished == ["fast", "slow"]  # a run cut after 1 s keeps "fast"
+    assert [r["notebook"] for r in rows] == ["slow", "fast"]

@@ -84,20 +84,24 @@ def test_the_training_step_is_compiled_only_on_a_cuda_gpu_in_gpu_mode():
             assert runtime.compiled(step, torch.device(device), mode) is step
 
 
-def _fit_with(compiler, monkeypatch):
-    """A regression trained by `fit` with `runtime.compiled` replaced by `compiler`."""
-    monkeypatch.setattr(runtime, "compiled", lambda step, device, mode: compiler(step))
+def _fit_with(compiler, monkeypatch, batches=None):
+    """A regression trained by `fit`, its step compiled by `compiler` (as `runtime.compiled`
+    does on a CUDA GPU in gpu mode); returns the model, the history and the compiled step."""
+    made = []
+    monkeypatch.setattr(runtime, "compiled", lambda step, device, mode: made.append(
+        runtime.CompiledStep(step, compiler)) or made[-1])
     torch.manual_seed(0)
-    model, batches = _regression()
-    history = train.fit(model, _mse, batches, num_steps=30, lr=0.05, log_every=5, compile=True)
-    return model, history
+    model, data_batches = _regression()
+    history = train.fit(model, _mse, batches or data_batches, num_steps=30, lr=0.05,
+                        log_every=5, compile=True)
+    return model, history, made[0]
 
 
 def test_a_compiled_step_trains_as_the_eager_one_and_keeps_the_checkpoint_keys(monkeypatch):
-    compiled_model, compiled = _fit_with(lambda step: torch.compile(step, backend="aot_eager"),
-                                         monkeypatch)
+    compiled_model, compiled, _ = _fit_with(
+        lambda step: torch.compile(step, backend="aot_eager"), monkeypatch)
     torch._dynamo.reset()
-    eager_model, eager = _fit_with(lambda step: step, monkeypatch)
+    eager_model, eager, _ = _fit_with(lambda step: step, monkeypatch)
     assert compiled["half"] == pytest.approx(eager["half"], rel=1e-4)  # the terms come through
     assert compiled_model.state_dict().keys() == eager_model.state_dict().keys()
     for a, b in zip(compiled_model.parameters(), eager_model.parameters(), strict=True):
@@ -109,13 +113,59 @@ def test_a_compiler_that_fails_on_the_first_step_leaves_training_uncompiled(monk
         raise RuntimeError("no compiler here")
 
     with pytest.warns(UserWarning, match="compiled training step failed.*without compiling"):
-        model, history = _fit_with(lambda step: torch.compile(step, backend=broken_backend),
-                                   monkeypatch)
+        model, history, _ = _fit_with(lambda step: torch.compile(step, backend=broken_backend),
+                                      monkeypatch)
     torch._dynamo.reset()
-    eager_model, eager = _fit_with(lambda step: step, monkeypatch)
+    eager_model, eager, _ = _fit_with(lambda step: step, monkeypatch)
     assert history == eager
     for a, b in zip(model.parameters(), eager_model.parameters(), strict=True):
         torch.testing.assert_close(a, b)
+
+
+def _failing_on(call):
+    """A compiler whose step fails on its `call`-th call (CUDA graphs record on the second)."""
+    def compiler(step):
+        calls = itertools.count(1)
+
+        def run(*args):
+            if next(calls) == call:
+                raise RuntimeError("capture failed")
+            return step(*args)
+        return run
+    return compiler
+
+
+def test_a_step_that_fails_while_being_recorded_falls_back_too_but_not_later(monkeypatch):
+    with pytest.warns(UserWarning, match="capture failed"):
+        _, history, step = _fit_with(_failing_on(2), monkeypatch)
+    assert step.calls == 2 and len(history["loss"]) == 6  # two compiled calls, then eager
+    with pytest.raises(RuntimeError, match="capture failed"):  # a fault of later steps is real
+        _fit_with(_failing_on(4), monkeypatch)
+
+
+def test_a_step_counted_by_a_dispatch_mode_first_is_still_compiled_once_and_for_all(monkeypatch):
+    """The harness counts the FLOPs of the first step under a FlopCounterMode; a frame that
+    torch.compile first meets under such a mode is never compiled. And the step, autocast
+    included, is one graph that later steps do not trace again."""
+    from torch._dynamo.testing import CompileCounter
+    from torch.utils.flop_counter import FlopCounterMode
+
+    _, data_batches = _regression()
+    counter = FlopCounterMode(display=False)
+
+    def counted():  # like tools/kernel_hooks: the counter from the first draw to the second
+        for i, batch in enumerate(data_batches):
+            if i == 0:
+                counter.__enter__()
+            elif i == 1:
+                counter.__exit__(None, None, None)
+            yield batch
+
+    torch._dynamo.reset()
+    graphs = CompileCounter()
+    _, _, step = _fit_with(lambda f: torch.compile(f, backend=graphs), monkeypatch, counted())
+    assert counter.get_total_flops() > 0  # step 1 ran eagerly, counted
+    assert step.calls == 29 and graphs.frame_count == 1  # then compiled, traced once
 
 
 def test_the_cache_key_is_the_same_in_every_process(tmp_path):

@@ -182,8 +182,16 @@ def throughput_lines(report: dict) -> list[str]:
 def peer_baseline(done: list[dict], device, previous: dict, run: bool) -> dict | None:
     """The peer baseline measured now (`run`, with its counterpart among this run's notebooks),
     else the last one measured: a partial run, or one with --no-peer, keeps it as it keeps the
-    rows of the notebooks it did not run."""
-    return (peer.compare(done, device) if run else None) or previous.get("peer")
+    rows of the notebooks it did not run. A peer that fails (its package against this machine's
+    torch, say) is reported and leaves the notebooks' results as they are."""
+    measured = None
+    if run:
+        try:
+            measured = peer.compare(done, device)
+        except Exception as err:  # noqa: BLE001 (the peer is not the course)
+            print(f"bench: the peer baseline failed ({type(err).__name__}: {err}); the last one "
+                  "measured is kept", file=sys.stderr)
+    return measured or previous.get("peer")
 
 
 def peer_lines(report: dict) -> list[str]:
@@ -284,6 +292,7 @@ def main(argv=None) -> int:
         report["total_wall_time_s"] = round(sum(r["wall_time_s"] for r in report["notebooks"]), 1)
         args.out.mkdir(parents=True, exist_ok=True)
         report_path.write_text(json.dumps(report, indent=2))
+        (args.out / f"{args.mode}.md").write_text(document(report))  # readable so far
 
     env = runner.settings(args.mode, retrain=True, jobs=args.jobs,  # times include training
                           emulate="cuda" if args.smoke else None, smoke=args.smoke)

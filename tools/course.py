@@ -255,11 +255,12 @@ def test_gpu_smoke() -> None:
     """gpu-mode sizes with quick counts on the emulated CUDA GPU, run as the gpu benchmark runs
     them (tools/bench.py --smoke: notebooks side by side, the report written after each);
     measures into build/smoke/ and prints the estimated gpu budgets (tools/gpu_budget.py). Then
-    what a T4 runs by default, the cpu recipes, on an emulated T4, into build/smoke-t4/."""
+    what a T4 runs by default, the cpu recipes, on an emulated T4, into build/smoke-t4/; and
+    every training step that gpu mode compiles, traced on the CPU (one graph, traced once)."""
     data()
     classifier()
     test_data()
-    for folder in ("smoke", "smoke-t4"):
+    for folder in ("smoke", "smoke-t4", "compile-check"):
         shutil.rmtree(ROOT / "build" / folder, ignore_errors=True)
     py("-m", "tools.bench", "--mode", "gpu", "--smoke", "--jobs", "2", "--no-peer", "--out",
        "build/smoke/bench", "--docs", "build/smoke/bench", env=notebook_env())
@@ -267,6 +268,8 @@ def test_gpu_smoke() -> None:
     runner("--smoke", "t4", "--retrain", "--emulate", "cuda", "--jobs", "2",
            "--out", "build/smoke-t4/run", env=notebook_env())
     py("-m", "tools.gpu_budget", "build/smoke-t4")
+    runner("--mode", "quick", "--retrain", "--compile-check", "--jobs", "2",
+           "--out", "build/compile-check", env=notebook_env())
 
 
 def _extra(requirements: str) -> None:
@@ -386,7 +389,8 @@ def main(argv=None) -> int:
         "--mirror", help="seed the data from this local mirror first")
     add("check", "make test, the emulated devices, the browser test and the slow tests")
     add("test-devices", "every notebook (quick) on an emulated CUDA GPU, then Apple MPS")
-    add("test-gpu-smoke", "gpu-mode sizes, quick counts, on the emulated CUDA GPU (and a T4)")
+    add("test-gpu-smoke", "gpu-mode sizes, quick counts, on the emulated CUDA GPU (and a T4); "
+        "compiled steps traced on the CPU")
     add("test-ui", "headless Chromium: JupyterLab and every page of the site")
     add("run", "execute every notebook in this machine's default mode into build/run/")
     add("site", "the course as a static site in build/site/")

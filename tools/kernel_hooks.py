@@ -10,6 +10,8 @@ with an IPython start-up file that calls `install()`, and after the notebook's l
   the file the runner names ($DGM_HARNESS_RESULTS), and its sample grids beside it.
 - DGM_EMULATE=cuda|mps: the kernel runs on the emulated device (tests/fake_device.py); every
   `train.fit` on it must leave the host alone between logging steps.
+- DGM_COMPILE_CHECK=1: every training step that gpu mode compiles is compiled on the CPU too,
+  and must be traced into one graph once (`check_compiled_steps`).
 - DGM_SMOKE=1 (tools/runner.py's SMOKE_CARDS: gpu mode on an emulated H100-class card, or a T4's
   default, cpu mode): the mode's sizes with the quick mode's amounts of work; each `rt.count`
   remembers the mode's value, and what the notebook did on the device (FLOPs,
@@ -306,6 +308,42 @@ def _write_smoke_report(mode: str) -> None:
                                 "kind": os.environ.get("DGM_EMULATE")}))
 
 
+def check_compiled_steps() -> None:
+    """DGM_COMPILE_CHECK=1: every `fit(..., compile=True)` compiles its step here too, on the CPU
+    (torch.compile with the eager backend: traced, not turned into kernels), and the step must
+    come out as one graph traced once, twice at most (a change of shape). A graph break, or a
+    guard that fails at every step, would make a GPU trace and compile the step again and again:
+    found here, before a GPU's time is spent on it."""
+    from torch._dynamo.testing import CompileCounter
+
+    from helpers import runtime, train
+
+    fit = train.fit
+
+    def checked_fit(model, loss_fn, batches, num_steps, *args, compile=False, **kwargs):
+        if not compile:
+            return fit(model, loss_fn, batches, num_steps, *args, **kwargs)
+        graphs, made, compiled = CompileCounter(), [], runtime.compiled
+        runtime.compiled = lambda step, device, mode: made.append(runtime.CompiledStep(
+            step, lambda f: torch.compile(f, backend=graphs))) or made[-1]
+        try:
+            history = fit(model, loss_fn, batches, num_steps, *args, compile=True, **kwargs)
+        finally:
+            runtime.compiled = compiled
+        desc, calls = kwargs.get("desc", "training"), made[0].calls
+        print(f"compile check: {desc}: {calls} of {num_steps} steps compiled, "
+              f"{graphs.frame_count} graph(s) traced")
+        if not calls or not 1 <= graphs.frame_count <= 2:
+            raise RuntimeError(
+                f"compile check: the compiled step of {desc!r} ran compiled {calls} times and "
+                f"was traced {graphs.frame_count} times: it should be one graph traced once. "
+                "Run it with TORCH_LOGS=graph_breaks,recompiles to see why (a Python value that "
+                "changes every step, or a call that torch.compile cannot trace).")
+        return history
+
+    train.fit = checked_fit
+
+
 def install() -> None:
     """What the start-up file runs in every kernel the runner starts."""
     kind = os.environ.get("DGM_EMULATE")
@@ -319,4 +357,6 @@ def install() -> None:
         track_own_loops()
     if _smoke():
         smoke_counts()
+    if os.environ.get("DGM_COMPILE_CHECK") == "1":
+        check_compiled_steps()
     measure_training()

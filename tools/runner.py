@@ -16,7 +16,7 @@ import json
 import os
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 import nbformat
@@ -109,14 +109,18 @@ def _execute(client: NotebookClient, nb, env: dict, attempts: int = 3) -> None:
 
 
 def settings(mode: str | None = None, retrain: bool = False, emulate: str | None = None,
-             smoke: bool | str = False, jobs: int = 1) -> dict:
+             smoke: bool | str = False, jobs: int = 1, compile_check: bool = False) -> dict:
     """The kernels' environment for a run: the mode's settings, DGM_RETRAIN, the emulated device,
     the smoke run (`SMOKE_CARDS`: True or "h100", or "t4"; its mode's sizes with quick counts,
-    measured into build/smoke or build/smoke-t4), and an equal share of the cores (at least one
-    OpenMP thread) per kernel when `jobs` kernels share them."""
+    measured into build/smoke or build/smoke-t4), an equal share of the cores (at least one
+    thread, for OpenMP and for compiling) per kernel when `jobs` kernels share them;
+    `compile_check`: every compiled training step traced on the CPU (tools/kernel_hooks.py,
+    check_compiled_steps)."""
     env = dict(MODES[mode])
     if retrain:
         env["DGM_RETRAIN"] = "1"
+    if compile_check:
+        env["DGM_COMPILE_CHECK"] = "1"
     if emulate:
         env["DGM_EMULATE"] = emulate
     if smoke:
@@ -125,25 +129,28 @@ def settings(mode: str | None = None, retrain: bool = False, emulate: str | None
         env.pop("DGM_MODE", None)
         env.update(card["env"], DGM_QUICK="0", DGM_SMOKE="1",
                    DGM_EMULATE_REPORT=str(ROOT / "build" / card["report"]))
-    if jobs > 1:
-        env["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // jobs))
+    if jobs > 1:  # also torch.compile's worker processes (a pool per kernel otherwise)
+        share = str(max(1, (os.cpu_count() or 1) // jobs))
+        env["OMP_NUM_THREADS"] = env["TORCHINDUCTOR_COMPILE_THREADS"] = share
     return env
 
 
 def execute_all(paths, out: Path, env: dict, jobs: int = 1, timeout: int = 900,
                 after=None) -> list[dict]:
-    """Run the notebooks, `jobs` at a time (each in its own process and kernel), in order of the
-    list; `after(row)` is called as each finishes (the benchmark saves its report there)."""
-    rows = []
+    """Run the notebooks, `jobs` at a time (each in its own process and kernel), started in order
+    of the list; `after(row)` is called as each finishes, in the order they finish (the benchmark
+    saves its report there, so a run cut short keeps every notebook that had ended). The rows
+    come back in the order of the list."""
+    rows = {}
     with ProcessPoolExecutor(max_workers=max(1, jobs)) as pool:
-        futures = [pool.submit(execute, p, out, env, timeout) for p in paths]
-        for path, future in zip(paths, futures, strict=True):
-            row = future.result()
-            print(f"runner: {Path(path).name}: {row['status']}, {row['wall_time_s']} s", flush=True)
-            rows.append(row)
+        futures = {pool.submit(execute, p, out, env, timeout): p for p in paths}
+        for future in as_completed(futures):
+            row = rows[futures[future]] = future.result()
+            print(f"runner: {Path(futures[future]).name}: {row['status']}, "
+                  f"{row['wall_time_s']} s", flush=True)
             if after:
                 after(row)
-    return rows
+    return [rows[p] for p in paths]
 
 
 def main(argv=None) -> int:
@@ -157,9 +164,12 @@ def main(argv=None) -> int:
     parser.add_argument("--smoke", nargs="?", const="h100", choices=sorted(SMOKE_CARDS),
                         help="the emulated card's mode and sizes with quick counts, measured "
                         "for tools/gpu_budget.py (default h100: gpu mode; t4: its default, cpu)")
+    parser.add_argument("--compile-check", action="store_true",
+                        help="trace every step that gpu mode compiles, on the CPU")
     parser.add_argument("--timeout", type=int, default=900, help="seconds per cell")
     args = parser.parse_args(argv)
-    env = settings(args.mode, args.retrain, args.emulate, args.smoke, args.jobs)
+    env = settings(args.mode, args.retrain, args.emulate, args.smoke, args.jobs,
+                   args.compile_check)
     rows = execute_all(args.notebooks or notebooks(), args.out, env, args.jobs, args.timeout)
     return 0 if all(r["status"] == "ok" for r in rows) else 1
 
