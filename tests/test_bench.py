@@ -125,6 +125,10 @@ def test_families_reported_by_notebooks_become_the_two_pictures_and_the_tables(t
     # the yardstick stays float32, and the header says what the notebooks trained in
     assert "(64² float32 matmul at 16 GFLOP/s; training in bf16 autocast (AMX))" in table
     assert "![16 samples of every family](bench-cpu-samples.png)" in table
+    row["training"]["nade"] = {**training["tiny"], "gflop_per_s": 0.0, "gflop_per_image": 0.0}
+    table = bench.markdown(report)  # elementwise only: FlopCounterMode counts nothing, not zero
+    assert "| 00_tiny | nade | 10 | 2 | 320 | — | — | — |" in table
+    assert "—: the step of nade has no matmul or convolution" in table and "| 1.6 | 2.5% |" in table
 
 
 def test_the_peer_answers_its_named_counterpart_and_says_when_it_is_missing(capsys):

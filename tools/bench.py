@@ -170,12 +170,19 @@ def throughput_lines(report: dict) -> list[str]:
              "| notebook | model | steps | seconds | images/s | GFLOP per image | GFLOP/s "
              "| of peak |",
              "|---|---|---|---|---|---|---|---|"]
+    uncounted = []
     for notebook, name, t in rows:
         share = t["gflop_per_s"] / peak["gflop_per_s"]
         share = f"{share:.0%}" if share >= 0.1 else f"{100 * share:.2g}%"
+        flops = f"{t['gflop_per_image']:.3g} | {t['gflop_per_s']:,.1f} | {share}"
+        if not t["gflop_per_image"]:
+            flops, uncounted = "— | — | —", uncounted + [name]
         lines.append(f"| {notebook} | {name} | {t['steps']:,} | {t['seconds']:.0f} | "
-                     f"{t['images_per_s']:,.0f} | {t['gflop_per_image']:.3g} | "
-                     f"{t['gflop_per_s']:,.1f} | {share} |")
+                     f"{t['images_per_s']:,.0f} | {flops} |")
+    if uncounted:
+        lines += ["", f"—: the step of {', '.join(uncounted)} has no matmul or convolution (only "
+                  "elementwise work, such as NADE's running activation), and FlopCounterMode "
+                  "counts only those."]
     return lines
 
 
