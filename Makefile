@@ -1,7 +1,8 @@
 # Course companion for "Generative Models": thin wrappers over `python -m tools.course TARGET`
 # (the same targets without make: Windows, macOS). `make help` lists them. Variables: MIRROR=DIR
 # (offline data), DATASETS="mnist cifar10 fashion", FORCE=1 (replace changed student copies, after
-# a backup), CPU=1 (PyTorch's CPU-only build), MODE=quick|cpu|gpu (bench), PYTHON=python3.1x.
+# a backup), CPU=1 (PyTorch's CPU-only build), MODE=quick|cpu|gpu and NOTEBOOKS="02 06" (bench),
+# PYTHON=python3.1x.
 
 PYTHON ?= python3
 COURSE := $(PYTHON) -m tools.course

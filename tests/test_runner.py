@@ -1,10 +1,12 @@
 """tools.runner: a kernel that dies on start (two kernels started side by side by separate
 processes can pick the same free port) is started again, and a notebook that fails in a cell is
-not run twice."""
+not run twice; a notebook is named on the command line by its path or the start of its name."""
 
+import argparse
 import time
 
 import nbformat
+import pytest
 from nbclient import NotebookClient
 
 from tools import runner
@@ -80,3 +82,14 @@ def test_each_notebook_is_reported_as_it_finishes_and_the_rows_keep_the_list_ord
                               after=lambda row: finished.append(row["notebook"]))
     assert finished == ["fast", "slow"]  # a run cut after 1 s keeps "fast"
     assert [r["notebook"] for r in rows] == ["slow", "fast"]
+
+
+def test_a_notebook_is_named_by_its_path_or_the_start_of_its_name_and_a_wrong_name_says_which():
+    gan = runner.ROOT / "notebooks" / "05_gan.ipynb"
+    assert runner.notebook("05") == runner.notebook("05_gan") == gan
+    assert runner.notebook(str(gan)) == gan
+    for wrong, says in (("5", "names no notebook"), ("0", "more than one"),
+                        ("notebooks/99_none.ipynb", "names no notebook")):
+        with pytest.raises(argparse.ArgumentTypeError, match=says) as error:
+            runner.notebook(wrong)
+        assert "05_gan" in str(error.value)  # the names that would do

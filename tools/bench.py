@@ -261,7 +261,8 @@ def document(report: dict) -> str:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description="Run every notebook in one mode and report.")
     parser.add_argument("--mode", choices=["quick", "cpu", "gpu"], required=True)
-    parser.add_argument("--notebooks", nargs="*", type=Path, default=runner.notebooks())
+    parser.add_argument("--notebooks", nargs="*", type=runner.notebook,
+                        default=runner.notebooks())
     parser.add_argument("--out", type=Path, default=places.REPO / "build" / "bench")
     parser.add_argument("--docs", type=Path, default=places.REPO / "docs",
                         help="where results-<mode>.md and the pictures go")

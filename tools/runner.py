@@ -47,6 +47,21 @@ def notebooks() -> list[Path]:
     return sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 
 
+def notebook(name: str) -> Path:
+    """A notebook named on the command line: its path, or the start of its name in notebooks/
+    ("05", "05_gan"). An argparse type: a name that fits none, or more than one, stops the run
+    before anything is measured, with the names that would do."""
+    path = Path(name)
+    if path.suffix == ".ipynb" and path.is_file():
+        return path
+    found = [p for p in notebooks() if p.stem.startswith(path.stem)] if path.stem else []
+    if len(found) != 1:
+        raise argparse.ArgumentTypeError(
+            f"{name!r} names {'no' if not found else 'more than one'} notebook; give a path or "
+            f"the start of a name: {', '.join(p.stem for p in notebooks())}")
+    return found[0]
+
+
 def saved(out: Path, notebook: str) -> Path:
     """Where the harness saves a notebook's results in a run's output folder (its sample grids
     beside it, <notebook>-samples.pt): the one place this name is spelled."""
@@ -155,7 +170,7 @@ def execute_all(paths, out: Path, env: dict, jobs: int = 1, timeout: int = 900,
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("notebooks", nargs="*", type=Path, default=notebooks())
+    parser.add_argument("notebooks", nargs="*", type=notebook, default=notebooks())
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--mode", choices=["quick", "cpu", "gpu"])
     parser.add_argument("--jobs", type=int, default=1)
