@@ -9,8 +9,8 @@ COURSE := $(PYTHON) -m tools.course
 DATASETS ?= mnist
 MODE ?= cpu
 
-.PHONY: help setup lab test check test-devices test-gpu-smoke test-ui run site data student lint \
-  classifier clean bench badges grade-check hub-link
+.PHONY: help setup lab test check test-devices test-gpu-smoke test-compile test-ui run site data \
+  student lint classifier clean bench badges grade-check hub-link
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -36,14 +36,17 @@ lint:  ## ruff on helpers, tools, tests, notebooks and the template
 test:  ## the unit tests, then every notebook (quick) on the CPU: about 3 minutes
 	$(COURSE) test $(if $(MIRROR),--mirror "$(MIRROR)")
 
-check:  ## everything CI runs but the gpu-mode smoke run: make test, the emulated devices, the browser
+check:  ## make test, the emulated devices, the browser test, the slow tests, test-compile
 	$(COURSE) check
 
 test-devices:  ## every notebook (quick) on an emulated CUDA GPU, then Apple MPS
 	$(COURSE) test-devices
 
-test-gpu-smoke:  ## gpu mode's sizes on the emulated CUDA GPU, a T4's, compiled steps on the CPU
+test-gpu-smoke:  ## gpu mode's sizes on the emulated CUDA GPU, a T4's, then test-compile
 	$(COURSE) test-gpu-smoke
+
+test-compile:  ## every training step that gpu mode compiles, traced on the CPU: one graph, once
+	$(COURSE) test-compile
 
 test-ui:  ## headless Chromium (Debian's chromium, chromium-driver): JupyterLab and the site
 	$(COURSE) test-ui

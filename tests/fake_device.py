@@ -28,6 +28,10 @@ its FLOPs ("flops", by torch.utils.flop_counter's formulas).
 Operations that exist only in the accelerators' kernels (the fused LSTM cell that `nn.LSTM` calls
 there) run as Python on the CPU values (`_DEVICE_ONLY`).
 
+Convolutions and matrix products of bf16 (or fp16) operands compute as a GPU's tensor cores do:
+sums in float32, the result rounded to the operands' type (`_TENSOR_CORE`), which on a CPU without
+bf16 instructions is also several times faster than computing them in bf16.
+
 Limits: no speed, asynchrony, kernel selection or numerics of a real device (the slow bf16 path
 of a T4 is not seen; only the policy that avoids it is tested), no operator gaps other than MPS's
 float64, no device generators (`torch.Generator(device=...)` is not emulated: code draws device
@@ -157,6 +161,23 @@ _DEVICE_ONLY = {  # operations that exist only in the accelerators' kernels: run
     aten._thnn_fused_lstm_cell_backward_impl.default: _fused_lstm_cell_backward}
 
 
+# computed as tensor cores do (the module's docstring)
+_TENSOR_CORE = {aten.convolution.default, aten.convolution_backward.default, aten.mm.default,
+                aten.addmm.default, aten.bmm.default, aten.baddbmm.default}
+
+
+def _in_float32(func, *args, **kwargs):
+    tensors = [t for t in tree_flatten((args, kwargs))[0] if isinstance(t, torch.Tensor)]
+    low = {t.dtype for t in tensors if t.is_floating_point()}
+    if len(low) != 1 or not low <= {torch.bfloat16, torch.float16}:
+        return func(*args, **kwargs)
+    low = low.pop()
+    wide = lambda t: t.float() if isinstance(t, torch.Tensor) and t.dtype == low else t
+    out = func(*tree_map(wide, args), **tree_map(wide, kwargs))
+    return tree_map(lambda t: t.to(low) if isinstance(t, torch.Tensor) and t.is_floating_point()
+                    else t, out)
+
+
 class FakeAccelerator(TorchDispatchMode):
     """Runs each operation on the CPU values and enforces the emulated device's rules."""
 
@@ -183,7 +204,10 @@ class FakeAccelerator(TorchDispatchMode):
             [t.elem if type(t) is DeviceTensor else t for t in flat], spec)
         if to_device:
             plain_kwargs["device"] = torch.device("cpu")
-        out = _DEVICE_ONLY.get(func, func)(*plain_args, **plain_kwargs)
+        if func in _TENSOR_CORE:
+            out = _in_float32(func, *plain_args, **plain_kwargs)
+        else:
+            out = _DEVICE_ONLY.get(func, func)(*plain_args, **plain_kwargs)
         stats["ops"] += 1  # one kernel launch on a real device
         count_flops = flop_registry.get(func._overloadpacket)
         if count_flops is not None:

@@ -4,6 +4,7 @@ import importlib.util
 import json
 import os
 import sys
+import time
 from pathlib import Path
 
 import nbformat
@@ -59,6 +60,29 @@ def test_bench_quick_writes_report_and_docs_and_fails_on_a_failing_notebook(tmp_
     assert text.startswith("# Benchmark: quick mode") and "GFLOP/s" in text
     assert "| 00_tiny | ok |" in text and "| 99_broken | failed" in text
     assert f"| {ok['wall_time_s']:.0f} s | {ok['matmul_gflop_per_s']:,.0f} |" in text
+
+
+def _stopped_at_the_deadline(path, out, env, timeout, deadline):
+    time.sleep(max(0.0, deadline - time.time()))  # a notebook that runs until it is stopped
+    return {"notebook": Path(path).stem, "status": "stopped at the run's deadline in code cell 2 "
+            "of 3", "wall_time_s": 1.0, "metrics": {}, "targets": {}, "training": {},
+            "families": []}
+
+
+def test_a_run_with_a_deadline_stops_there_and_still_writes_its_page(tmp_path, monkeypatch):
+    monkeypatch.setattr(bench.runner, "execute", _stopped_at_the_deadline)  # workers fork
+    monkeypatch.setattr(bench, "data_path_comparison", lambda mode, device: pytest.fail(
+        "measured after the deadline"))
+    start = time.time()
+    code = bench.main(["--mode", "quick", "--notebooks", "01", "--no-peer", "--deadline", "2",
+                       "--out", str(tmp_path / "bench"), "--docs", str(tmp_path / "docs")])
+    assert code == 1 and time.time() - start < 60
+    report = json.loads((tmp_path / "bench" / "quick.json").read_text())
+    assert "data_path" not in report
+    assert [r["status"] for r in report["notebooks"]] == [
+        "stopped at the run's deadline in code cell 2 of 3"]
+    assert "| 01_distributions | stopped at the run's deadline" in (
+        tmp_path / "docs" / "results-quick.md").read_text()
 
 
 @pytest.mark.slow

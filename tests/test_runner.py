@@ -1,6 +1,7 @@
 """tools.runner: a kernel that dies on start (two kernels started side by side by separate
 processes can pick the same free port) is started again, and a notebook that fails in a cell is
-not run twice; a notebook is named on the command line by its path or the start of its name."""
+not run twice, and one still running at the run's deadline stops in its cell with what ran kept;
+a notebook is named on the command line by its path or the start of its name."""
 
 import argparse
 import time
@@ -53,6 +54,20 @@ def test_a_cell_that_fails_is_not_run_again(tmp_path, monkeypatch):
     assert row["status"].startswith("failed: ZeroDivisionError") and len(starts) == 1
 
 
+def test_a_notebook_still_running_at_the_deadline_stops_in_its_cell_and_keeps_what_ran(tmp_path):
+    path = tmp_path / "tiny.ipynb"
+    cells = ["print('first')", "import time\ntime.sleep(300)", "print('never')"]
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells]),
+                   path)
+    start = time.time()
+    row = runner.execute(path, tmp_path / "out", {}, timeout=600, deadline=start + 10)
+    assert row["status"] == "stopped at the run's deadline in code cell 2 of 3"
+    assert time.time() - start < 120  # not the cell's own 600 s
+    executed = nbformat.read(tmp_path / "out" / "tiny.ipynb", as_version=4)
+    assert executed.cells[0].outputs[0]["text"] == "first\n"  # what ran before it is kept
+    assert not executed.cells[2].get("execution_count") and len(executed.cells) == 3
+
+
 def test_a_smoke_run_emulates_a_t4_in_its_default_mode_and_an_h100_in_gpu_mode():
     h100 = runner.settings("cpu", smoke=True)  # the mode asked for yields to the card's
     assert h100["DGM_MODE"] == "gpu" and h100["DGM_FAKE_CAPABILITY"] == "9.0"
@@ -69,7 +84,7 @@ def test_kernels_side_by_side_share_the_cores_for_openmp_and_for_compiling(monke
     assert "TORCHINDUCTOR_COMPILE_THREADS" not in runner.settings("gpu", jobs=1)
 
 
-def _slow_or_fast(path, out, env, timeout):
+def _slow_or_fast(path, out, env, timeout, deadline):
     time.sleep(1.5 if path == "slow" else 0.1)
     return {"notebook": path, "status": "ok", "wall_time_s": 0.0}
 

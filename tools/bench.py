@@ -269,12 +269,16 @@ def main(argv=None) -> int:
     parser.add_argument("--jobs", type=int, help="notebooks run at once (default: one at a time "
                         "on the CPU; in gpu mode all of them, sharing the one GPU)")
     parser.add_argument("--timeout", type=int, default=900, help="seconds per cell")
+    parser.add_argument("--deadline", type=float, help="seconds for the whole run (a machine "
+                        "lent for minutes): notebooks still running then stop in their current "
+                        "cell, and the report, its page and pictures are still written")
     parser.add_argument("--no-peer", action="store_true",
                         help="do not run the peer baseline (the last one measured is kept)")
     parser.add_argument("--smoke", action="store_true", help="gpu mode's sizes with quick mode's "
                         "counts on the emulated CUDA GPU (make test-gpu-smoke): the gpu "
                         "benchmark's whole path, notebooks side by side, without a GPU")
     args = parser.parse_args(argv)
+    deadline = time.time() + args.deadline if args.deadline else None
     device = bench_device(args.mode)
     args.jobs = args.jobs or (len(args.notebooks) if args.mode == "gpu" else 1)
     if args.mode == "gpu" and device.type == "cpu" and not args.smoke:
@@ -306,9 +310,12 @@ def main(argv=None) -> int:
                           emulate="cuda" if args.smoke else None, smoke=args.smoke)
     if args.jobs == 1:  # each kernel measures the matmul rate as it ends: a machine of one kind
         env["DGM_HARNESS_RATE"] = "1"  # can run at half the rate of another, or of itself later
-    runner.execute_all(args.notebooks, args.out / args.mode, env, args.jobs, args.timeout, save)
-    report["data_path"] = data_path_comparison("quick" if args.smoke else args.mode, device)
-    report["peer"] = peer_baseline(done, device, previous, run=not args.no_peer)
+    runner.execute_all(args.notebooks, args.out / args.mode, env, args.jobs, args.timeout, save,
+                       deadline)
+    late = deadline is not None and time.time() >= deadline  # only what is left: the report
+    if not late:
+        report["data_path"] = data_path_comparison("quick" if args.smoke else args.mode, device)
+    report["peer"] = peer_baseline(done, device, previous, run=not (args.no_peer or late))
     if report["peer"] and "grid" in report["peer"]:  # measured now: its samples, for the picture
         (args.out / args.mode).mkdir(parents=True, exist_ok=True)
         torch.save(report["peer"].pop("grid"), args.out / args.mode / "peer-samples.pt")

@@ -8,7 +8,8 @@ temporary course folder, run with nbgrader's own environment (tools.course build
    apart from nbgrader's metadata.
 3. Three submissions are autograded in quick mode on the CPU: the reference (every point), the
    untouched student copy (no point) and a copy with one exercise solved (that exercise's point
-   only).
+   only). The last hands in only the notebook it changed: nbgrader scores a notebook not handed
+   in zero, and the other six would only repeat the untouched copy's run.
 """
 
 import argparse
@@ -76,13 +77,18 @@ def scores(course: Path, env: dict) -> dict[str, tuple[float, float]]:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--keep", type=Path, help="grade in this folder and keep it")
+    parser.add_argument("--models", type=Path, help="a folder of models trained in quick mode "
+                        "(make test's) that the submissions load where they match, read-only")
     args = parser.parse_args(argv)
     course = args.keep or Path(tempfile.mkdtemp(prefix="dgm-grade-"))
     course.mkdir(parents=True, exist_ok=True)
     if any(course.iterdir()):
         raise SystemExit(f"grade: {course} is not empty: --keep needs a new or empty folder")
     env = {**os.environ, "DGM_QUICK": "1", "DGM_DEVICE": "cpu", "OMP_NUM_THREADS": "2",
-           "DGM_CHECKPOINTS": str(course / "checkpoints"),  # models of its own
+           # models of its own; the reference's load from --models (grading, not training, is
+           # tested here), a changed answer trains its own
+           "DGM_CHECKPOINTS": os.pathsep.join(map(str, [course / "checkpoints",
+                                                        *filter(None, [args.models])])),
            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}  # alembic
     (course / "nbgrader_config.py").write_text(CONFIG)
     paths = sorted((ROOT / "notebooks").glob("*.ipynb"))
@@ -100,8 +106,7 @@ def main(argv=None) -> int:
     name, exercise = SOLVED_ONE
     submit(course, "reference", sources)
     submit(course, "untouched", released)
-    submit(course, "one-solved", {**released, name: solve_one(released[name], sources[name],
-                                                              exercise)})
+    submit(course, "one-solved", {name: solve_one(released[name], sources[name], exercise)})
     nbgrader(course, "autograde", ASSIGNMENT, "--create", env=env)
     got = scores(course, env)
     exercises = sum(text.count(student.BEGIN) for text in sources.values())

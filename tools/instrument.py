@@ -20,12 +20,12 @@ from helpers.classifier import CPU, Classifier
 TRAINING = dict(epochs=4, batch_size=128, lr=3e-3, seed=0)  # on the CPU, in float32
 
 
-def fit(model: Classifier) -> dict:
+def fit(model: Classifier, epochs: int = TRAINING["epochs"]) -> dict:
     """Train the classifier as TRAINING says: Adam with a one-cycle rate, shifts of up to two
-    pixels as augmentation, seeded batches and shifts."""
+    pixels as augmentation, seeded batches and shifts (`epochs`: fewer, for a test)."""
     cfg = TRAINING
     x, y = data.load("mnist", "train", device=CPU)
-    steps = cfg["epochs"] * len(x) // cfg["batch_size"]
+    steps = epochs * len(x) // cfg["batch_size"]
     opt = torch.optim.Adam(model.parameters(), lr=cfg["lr"])
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg["lr"], total_steps=steps)
     shifts = torch.Generator().manual_seed(cfg["seed"])
@@ -40,12 +40,12 @@ def fit(model: Classifier) -> dict:
                      desc="reference classifier", log_every=50, autocast=False)
 
 
-def trained() -> Classifier:
+def trained(epochs: int = TRAINING["epochs"]) -> Classifier:
     """A freshly trained instrument (seeded before its weights are drawn)."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(TRAINING["seed"])
         model = Classifier()
-        fit(model)
+        fit(model, epochs)
     return model.eval()
 
 

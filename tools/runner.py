@@ -77,9 +77,11 @@ def _ipython_dir() -> Path:
     return folder
 
 
-def execute(path: Path, out: Path, env: dict, timeout: int = 900) -> dict:
+def execute(path: Path, out: Path, env: dict, timeout: int = 900,
+            deadline: float | None = None) -> dict:
     """Run one notebook in a fresh kernel with `env` added to the environment; return its status,
-    wall time and what its harness saved ({} where it failed before the end)."""
+    wall time and what its harness saved ({} where it failed before the end). `deadline` (a
+    `time.time()`) stops it in the cell it is running then; its executed cells are kept."""
     path, out = Path(path).resolve(), Path(out).resolve()
     results = saved(out, path.stem)
     results.unlink(missing_ok=True)
@@ -87,6 +89,8 @@ def execute(path: Path, out: Path, env: dict, timeout: int = 900) -> dict:
     nb.cells.append(nbformat.v4.new_code_cell(SAVE))
     client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
                             resources={"metadata": {"path": str(path.parent)}})
+    if deadline is not None:  # each cell may run until the run's deadline, at most `timeout`
+        client.timeout_func = lambda cell: max(1, min(timeout, deadline - time.time()))
     kernel_env = {**os.environ, **env, "IPYTHONDIR": str(_ipython_dir()),
                   "DGM_HARNESS_NOTEBOOK": path.stem, "DGM_HARNESS_RESULTS": str(results)}
     start = time.perf_counter()
@@ -99,6 +103,10 @@ def execute(path: Path, out: Path, env: dict, timeout: int = 900) -> dict:
     except Exception as err:  # a dead or stuck kernel (nbclient's timeout)
         reason = (str(err).splitlines() or [""])[0][:300]
         status = f"failed: {type(err).__name__}: {reason}"
+        if deadline is not None and time.time() >= deadline - 1:
+            code = [c for c in nb.cells[:-1] if c.cell_type == "code"]
+            reached = sum(1 for c in code if c.get("execution_count"))
+            status = f"stopped at the run's deadline in code cell {reached} of {len(code)}"
     wall = time.perf_counter() - start
     nb.cells.pop()  # the harness's cell is not part of the notebook
     out.mkdir(parents=True, exist_ok=True)
@@ -151,14 +159,15 @@ def settings(mode: str | None = None, retrain: bool = False, emulate: str | None
 
 
 def execute_all(paths, out: Path, env: dict, jobs: int = 1, timeout: int = 900,
-                after=None) -> list[dict]:
+                after=None, deadline: float | None = None) -> list[dict]:
     """Run the notebooks, `jobs` at a time (each in its own process and kernel), started in order
     of the list; `after(row)` is called as each finishes, in the order they finish (the benchmark
-    saves its report there, so a run cut short keeps every notebook that had ended). The rows
-    come back in the order of the list."""
+    saves its report there, so a run cut short keeps every notebook that had ended). At
+    `deadline` (a `time.time()`) the notebooks still running stop (`execute`). The rows come back
+    in the order of the list."""
     rows = {}
     with ProcessPoolExecutor(max_workers=max(1, jobs)) as pool:
-        futures = {pool.submit(execute, p, out, env, timeout): p for p in paths}
+        futures = {pool.submit(execute, p, out, env, timeout, deadline): p for p in paths}
         for future in as_completed(futures):
             row = rows[futures[future]] = future.result()
             print(f"runner: {Path(futures[future]).name}: {row['status']}, "
