@@ -100,14 +100,13 @@ def class_flow(base: Path) -> None:
     os.chown(home, STUDENT, STUDENT)
     env = {k: v for k, v in os.environ.items() if not k.startswith("DGM_")}
     env.update(DGM_QUICK="1", DGM_DATA=str(ROOT / "data"), OMP_NUM_THREADS="2")
-    names = CLASS
 
     def execute(who: str, extra: dict, drop: list) -> list[str]:
         out = base / who
         out.mkdir()
         os.chown(out, STUDENT, STUDENT)
         texts = []
-        for name in names:
+        for name in CLASS:
             sh(*drop, venv / "bin" / "python", "-m", "jupyter", "nbconvert", "--to", "notebook",
                "--execute", "--ExecutePreprocessor.timeout=900", "--output-dir", out,
                ROOT / "notebooks" / name, env={**env, **extra}, capture_output=True)

@@ -88,6 +88,20 @@ def test_the_emulated_mps_has_no_float64_and_cuda_autocasts_like_cuda(emulate):
             F.binary_cross_entropy(torch.rand(3, device=dev), torch.rand(3, device=dev))
 
 
+def test_bf16_convolutions_compute_as_tensor_cores_do(emulate):
+    """Sums in float32 of the bf16 operands, the result rounded to bf16; one launch each way."""
+    dev = emulate("cuda")
+    x, w = (torch.randn(*shape).bfloat16() for shape in ((2, 3, 8, 8), (4, 3, 3, 3)))
+    wide = F.conv2d(x.float(), w.float()).bfloat16()
+    x_dev, w_dev = x.to(dev).requires_grad_(), w.to(dev).requires_grad_()
+    before = fake_device.stats["ops"]
+    out = F.conv2d(x_dev, w_dev)
+    assert fake_device.stats["ops"] - before == 1 and out.dtype == torch.bfloat16
+    assert torch.equal(out.cpu(), wide)
+    out.float().sum().backward()
+    assert w_dev.grad.dtype == torch.bfloat16 and w_dev.grad.abs().sum() > 0
+
+
 @pytest.mark.parametrize("capability,dtype", [("9.0", torch.bfloat16), ("8.0", torch.bfloat16),
                                               ("7.5", None), ("7.0", None)])
 def test_bf16_only_where_the_gpu_does_it_natively(emulate, capability, dtype, capsys):

@@ -87,8 +87,8 @@ def main(argv=None) -> int:
     env = {**os.environ, "DGM_QUICK": "1", "DGM_DEVICE": "cpu", "OMP_NUM_THREADS": "2",
            # models of its own; the reference's load from --models (grading, not training, is
            # tested here), a changed answer trains its own
-           "DGM_CHECKPOINTS": os.pathsep.join(map(str, [course / "checkpoints",
-                                                        *filter(None, [args.models])])),
+           "DGM_CHECKPOINTS": os.pathsep.join(
+               str(folder) for folder in [course / "checkpoints", args.models] if folder),
            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}  # alembic
     (course / "nbgrader_config.py").write_text(CONFIG)
     paths = sorted((ROOT / "notebooks").glob("*.ipynb"))
