@@ -130,7 +130,10 @@ class EMA(torch.nn.Module):
     reused by 07_text_to_image). Pass `update` as `fit`'s callback: after each optimiser step it
     sets average = decay * average + (1 - decay) * weights in one fused operation on the device,
     without reading anything back to the host (torch's AveragedModel tests a step counter on the
-    host at every update). Cache the EMA itself with `train_or_load`: both sets of weights."""
+    host at every update). Buffers (batch norm's running statistics) are copied, not averaged:
+    they were gathered with the model's weights, so a model with batch norm measures them again
+    for the average (05_gan: `torch.optim.swa_utils.update_bn`). Cache the EMA itself with
+    `train_or_load`: both sets of weights."""
 
     def __init__(self, model: torch.nn.Module, decay: float):
         super().__init__()
