@@ -93,7 +93,7 @@ def check_kl_gaussian(kl_gaussian) -> None:
             (2 * want, "check the factor 1/2 in front of the squared terms and the log of "
                        "variances")])
     ok("kl_gaussian agrees with torch.distributions elementwise, on any shape, for sigma1 "
-       "from 1e-25 and for sigmas up to a few thousand")
+       "down to 1e-25 and sigmas up to a few thousand")
 
 
 def check_jsd(jsd) -> None:
