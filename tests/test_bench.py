@@ -108,6 +108,25 @@ def test_a_partial_run_keeps_the_other_rows_of_the_previous_report(tmp_path):
     assert "earlier run" in bench.markdown(report)
 
 
+def test_a_kept_row_states_its_throughput_against_the_peak_of_its_own_run():
+    peak = lambda rate: {"n": 2048, "dtype": "float32", "gflop_per_s": rate, "threads": 2}
+    step = {"steps": 10, "seconds": 1.0, "images_per_s": 100.0, "gflop_per_image": 0.5,
+            "gflop_per_s": 50.0}
+    row = lambda name, run, rate: {"notebook": name, "status": "ok", "wall_time_s": 1.0,
+                                   "metrics": {}, "targets": {}, "date": "2026-02-02", "run": run,
+                                   "peak": peak(rate), "training": {name: step}}
+    report = {"mode": "cpu", "date": "2026-02-02", "run": "2026-02-02T10:00:00",
+              "machine": bench.machine(torch.device("cpu")), "peak": peak(200.0),
+              "notebooks": [row("01_kept", "2026-02-02T08:00:00", 100.0),
+                            row("02_new", "2026-02-02T10:00:00", 200.0)]}
+    text = bench.markdown(report)
+    assert "| 01_kept | 01_kept | 10 | 1 | 100 | 0.5 | 50.0 | 50% |" in text  # its run: 100
+    assert "| 02_new | 02_new | 10 | 1 | 100 | 0.5 | 50.0 | 25% |" in text
+    assert "earlier run" in text  # the same day, but another run
+    report["notebooks"] = report["notebooks"][1:]
+    assert "earlier run" not in bench.markdown(report)
+
+
 def test_families_reported_by_notebooks_become_the_two_pictures_and_the_tables(tmp_path):
     from helpers import data, evaluate, runtime
 

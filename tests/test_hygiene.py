@@ -15,6 +15,7 @@ ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 TEMPLATE = ROOT / "templates" / "notebook.ipynb"  # the order of CONTRIBUTING.md
 MAX_CELL_LINES = 30
+MAX_SETUP_LINES = 34  # the set-up cell: imports, then every setting, one line each
 
 
 def _staged(path: Path) -> str:
@@ -47,9 +48,15 @@ def test_notebook_is_stripped_and_follows_the_template(path):
     assert not restated, f"the targets are stated once, in the last code cell: {restated}"
     assert "\nresults = evaluate.report(rt, " in f"\n{code[-1].source}", \
         "the last code cell builds the notebook's `results` (the harness reads them)"
-    too_long = [c.source.splitlines()[0] for c in code if len(c.source.splitlines())
+    too_long = [c.source.splitlines()[0] for c in code[1:] if len(c.source.splitlines())
                 > MAX_CELL_LINES]
     assert not too_long, f"split the cells longer than {MAX_CELL_LINES} lines: {too_long}"
+    assert len(code[0].source.splitlines()) <= MAX_SETUP_LINES, "a set-up cell this long: split?"
+    settings_elsewhere = [line.strip() for c in code[1:-1] for line in c.source.splitlines()
+                          if "rt.pick(" in line or "rt.count(" in line]
+    assert not settings_elsewhere, (  # the targets, in the last cell, use rt.pick too
+        f"every setting belongs in the set-up cell (one place to read and change): "
+        f"{settings_elsewhere}")
     source = "\n".join(c.source for c in code)
     for device_specific in ("torch.cuda", 'type == "cuda"', "perf_counter"):
         assert device_specific not in source, (  # the same lines must serve CUDA, MPS and CPU

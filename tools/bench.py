@@ -135,9 +135,9 @@ def markdown(report: dict) -> str:
              "",
              "| notebook | status | wall time | matmul GFLOP/s | figures (target: met / missed) |",
              "|---|---|---|---|---|"]
-    if any(r.get("date", report["date"]) != report["date"] for r in report["notebooks"]):
+    if any(_run(r) != _run(report) for r in report["notebooks"]):
         lines.insert(1, "\nRows whose notebook was not run this time come from an earlier run "
-                        "(`date` in the JSON report).")
+                        "(`date` in the JSON report), their throughput against that run's peak.")
     for r in report["notebooks"]:
         figures = []
         for name, value in r["metrics"].items():
@@ -156,10 +156,20 @@ def markdown(report: dict) -> str:
     return "\n".join(lines + throughput_lines(report) + peer_lines(report)) + "\n"
 
 
+def _run(entry: dict) -> str:
+    """Which run measured a report or a row: its start, or (older reports) its date."""
+    return entry.get("run") or entry.get("date", "")
+
+
+def _training_peak(report: dict) -> dict | None:
+    return report.get("train_peak") or report.get("peak")  # a CPU training in bf16: its bf16 rate
+
+
 def throughput_lines(report: dict) -> list[str]:
-    """Training images/s and achieved GFLOP/s of every model trained, against the matmul peak."""
-    peak = report.get("train_peak") or report.get("peak")  # a CPU training in bf16: its bf16 rate
-    rows = [(r["notebook"], name, t) for r in report["notebooks"]
+    """Training images/s and achieved GFLOP/s of every model trained, against the matmul peak of
+    the run that trained it (a row kept from an earlier run keeps its own)."""
+    peak = _training_peak(report)
+    rows = [(r["notebook"], name, t, r.get("peak") or peak) for r in report["notebooks"]
             for name, t in r.get("training", {}).items() if t]
     if not peak or not rows:
         return []
@@ -171,8 +181,8 @@ def throughput_lines(report: dict) -> list[str]:
              "| of peak |",
              "|---|---|---|---|---|---|---|---|"]
     uncounted = []
-    for notebook, name, t in rows:
-        share = t["gflop_per_s"] / peak["gflop_per_s"]
+    for notebook, name, t, row_peak in rows:
+        share = t["gflop_per_s"] / row_peak["gflop_per_s"]
         share = f"{share:.0%}" if share >= 0.1 else f"{100 * share:.2g}%"
         flops = f"{t['gflop_per_image']:.3g} | {t['gflop_per_s']:,.1f} | {share}"
         if not t["gflop_per_image"]:
@@ -287,6 +297,7 @@ def main(argv=None) -> int:
     report_path = args.out / f"{args.mode}.json"
     today = datetime.date.today().isoformat()
     report = {"mode": args.mode, "date": today, "machine": machine(device),
+              "run": datetime.datetime.now().isoformat(timespec="seconds"),
               "peak": matmul_peak(device)}  # this machine's rate now, before the notebooks run
     if device.type == "cpu" and runtime.autocast_dtype(device):  # AMX: training runs in bf16
         report["train_peak"] = matmul_peak(device, runtime.autocast_dtype(device))
@@ -299,7 +310,8 @@ def main(argv=None) -> int:
 
     def save(row=None):  # after every notebook: a run stopped half-way keeps what it measured
         if row is not None:
-            done.append({**row, "date": today})
+            done.append({**row, "date": today, "run": report["run"],
+                         "peak": _training_peak(report)})
         report["notebooks"] = merge(report_path, done)
         report["total_wall_time_s"] = round(sum(r["wall_time_s"] for r in report["notebooks"]), 1)
         args.out.mkdir(parents=True, exist_ok=True)
