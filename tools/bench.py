@@ -61,8 +61,8 @@ def matmul_peak(device: torch.device, dtype: torch.dtype | None = None) -> dict:
 
 
 class _SmallAutoencoder(nn.Module):
-    """A fixed MLP autoencoder (the size of 04_vae_elbo's VAE) used only to time the two data
-    paths."""
+    """A fixed MLP autoencoder (about the size of 04_vae_elbo's cpu-mode VAE) used only to time
+    the two data paths."""
 
     def __init__(self, latent_dim=32, hidden=512):
         super().__init__()
