@@ -1,10 +1,14 @@
 """tools.runner: a kernel that dies on start (two kernels started side by side by separate
 processes can pick the same free port) is started again, and a notebook that fails in a cell is
 not run twice, and one still running at the run's deadline stops in its cell with what ran kept;
-a notebook is named on the command line by its path or the start of its name."""
+a notebook is named on the command line by its path or the start of its name; a kernel's
+replies and outputs are read in slices, so that a wait that misses a message's arrival ends within
+a slice, not at the cell's timeout."""
 
 import argparse
+import asyncio
 import time
+from queue import Empty
 
 import nbformat
 import pytest
@@ -34,11 +38,13 @@ def _count_starts(monkeypatch, failures: int) -> list:
     return starts
 
 
+REPORTS = ("from helpers import evaluate, runtime\n"  # a notebook the harness accepts
+           "rt = runtime.setup(seed=0)\nresults = evaluate.report(rt, {'two': 1 + 1})")
+
+
 def test_a_kernel_that_dies_on_start_is_started_again(tmp_path, monkeypatch):
     starts = _count_starts(monkeypatch, failures=1)
-    source = ("from helpers import evaluate, runtime\n"
-              "rt = runtime.setup(seed=0)\nresults = evaluate.report(rt, {'two': 1 + 1})")
-    row = runner.execute(_notebook(tmp_path, source), tmp_path / "out", {}, timeout=120)
+    row = runner.execute(_notebook(tmp_path, REPORTS), tmp_path / "out", {}, timeout=120)
     assert row["status"] == "ok" and row["metrics"] == {"two": 2} and len(starts) == 2
 
 
@@ -108,3 +114,66 @@ def test_a_notebook_is_named_by_its_path_or_the_start_of_its_name_and_a_wrong_na
         with pytest.raises(argparse.ArgumentTypeError, match=says) as error:
             runner.notebook(wrong)
         assert "05_gan" in str(error.value)  # the names that would do
+
+
+class MissesArrivals:
+    """A kernel channel whose wait misses a message that arrives during it and finds it only when
+    the wait times out, as a socket's wait does in the fault `runner.sliced` works around."""
+
+    def __init__(self):
+        self.queue = []
+
+    async def get_msg(self, timeout=None):
+        if not self.queue:
+            await asyncio.sleep(3600 if timeout is None else timeout)
+        if self.queue:
+            return self.queue.pop(0)
+        raise Empty
+
+    def wait(self, get_msg, timeout, arrives_after: float | None):
+        """Wait on `get_msg(timeout=timeout)` while a reply arrives after `arrives_after`
+        seconds (None: none arrives); return what it returned or raised, and the seconds it
+        took."""
+        async def main():
+            if arrives_after is not None:
+                asyncio.get_running_loop().call_later(arrives_after, self.queue.append, "reply")
+            start = time.monotonic()
+            try:
+                got = await asyncio.wait_for(get_msg(timeout=timeout), 5)
+            except (Empty, asyncio.TimeoutError) as err:
+                got = type(err)
+            return got, time.monotonic() - start
+        return asyncio.run(main())
+
+
+def test_a_reply_whose_arrival_a_wait_misses_is_read_within_a_slice():
+    channel = MissesArrivals()
+    assert channel.wait(channel.get_msg, 30, 0.05)[0] is asyncio.TimeoutError  # the fault
+    got, took = channel.wait(runner.sliced(channel.get_msg, step=0.1), 30, 0.05)
+    assert got == "reply" and took < 1
+    got, took = channel.wait(runner.sliced(channel.get_msg, step=0.1), None, 0.35)  # no timeout
+    assert got == "reply" and took < 1
+
+
+def test_a_sliced_wait_still_ends_at_its_own_timeout():
+    channel = MissesArrivals()
+    got, took = channel.wait(runner.sliced(channel.get_msg, step=0.1), 0.35, None)
+    assert got is Empty and 0.35 <= took < 1
+
+
+def test_the_runner_reads_a_kernels_replies_and_outputs_in_slices(tmp_path, monkeypatch):
+    waits, sliced = [], runner.sliced
+
+    def recorded(get_msg, step=1.0):
+        def get(timeout=None):
+            waits.append((get_msg.__self__, timeout))
+            return get_msg(timeout=timeout)
+        return sliced(get, step)
+
+    monkeypatch.setattr(runner, "sliced", recorded)
+    path = _notebook(tmp_path, "print('first')\n" + REPORTS)
+    row = runner.execute(path, tmp_path / "out", {}, timeout=60)
+    executed = nbformat.read(tmp_path / "out" / "tiny.ipynb", as_version=4)
+    assert row["status"] == "ok" and "first\n" in executed.cells[0].outputs[0]["text"]
+    assert len({id(ch) for ch, _ in waits}) == 2  # the shell channel and the outputs' channel
+    assert all(t is not None and t <= 1.0 for _, t in waits)

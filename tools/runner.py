@@ -18,6 +18,7 @@ import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
+from queue import Empty
 
 import nbformat
 from nbclient import NotebookClient
@@ -77,6 +78,34 @@ def _ipython_dir() -> Path:
     return folder
 
 
+def sliced(get_msg, step: float = 1.0):
+    """A kernel channel's `get_msg` that waits at most `step` seconds at a time, until its own
+    timeout. A single long wait on a kernel's socket can miss the arrival of the message it waits
+    for and find it only when the wait times out: once in CI, after 06's cell with a slider, the
+    next cell started 890 s late, at the cell's timeout (a known fault with widgets: nbclient
+    issue #312). In slices, such a message is read within a `step`."""
+    async def get(timeout: float | None = None):
+        end = None if timeout is None else time.monotonic() + timeout
+        while True:
+            left = step if end is None else min(step, max(0.0, end - time.monotonic()))
+            try:
+                return await get_msg(timeout=left)
+            except Empty:
+                if end is not None and time.monotonic() >= end:
+                    raise
+    return get
+
+
+class Client(NotebookClient):
+    """nbclient's client with its kernel's replies and outputs read in slices (`sliced`)."""
+
+    async def async_start_new_kernel_client(self):
+        kc = await super().async_start_new_kernel_client()
+        for channel in (kc.shell_channel, kc.iopub_channel):
+            channel.get_msg = sliced(channel.get_msg)
+        return kc
+
+
 def execute(path: Path, out: Path, env: dict, timeout: int = 900,
             deadline: float | None = None) -> dict:
     """Run one notebook in a fresh kernel with `env` added to the environment; return its status,
@@ -87,8 +116,8 @@ def execute(path: Path, out: Path, env: dict, timeout: int = 900,
     results.unlink(missing_ok=True)
     nb = nbformat.read(path, as_version=4)
     nb.cells.append(nbformat.v4.new_code_cell(SAVE))
-    client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
-                            resources={"metadata": {"path": str(path.parent)}})
+    client = Client(nb, timeout=timeout, kernel_name="python3",
+                    resources={"metadata": {"path": str(path.parent)}})
     if deadline is not None:  # each cell may run until the run's deadline, at most `timeout`
         client.timeout_func = lambda cell: max(1, min(timeout, deadline - time.time()))
     kernel_env = {**os.environ, **env, "IPYTHONDIR": str(_ipython_dir()),
@@ -116,7 +145,7 @@ def execute(path: Path, out: Path, env: dict, timeout: int = 900,
             "notebook": path.stem, "status": status, "wall_time_s": round(wall, 1)}
 
 
-def _execute(client: NotebookClient, nb, env: dict, attempts: int = 3) -> None:
+def _execute(client: Client, nb, env: dict, attempts: int = 3) -> None:
     """Execute, starting the kernel again where it failed before its first cell ran: kernels
     started side by side by separate processes can pick the same free port ("Address already in
     use"), whatever words the kernel client then uses for it."""
