@@ -162,14 +162,16 @@ def inception_score(samples: torch.Tensor) -> float:
 
 
 def label_stats(samples: torch.Tensor, labels: torch.Tensor | None = None) -> dict:
-    """Predicted-label statistics: digits covered (>= 1% of samples each), the share of the most
-    common digit (0.1 when even, 1 when collapsed), entropy of the label histogram in nats
-    (log 10 = 2.303 is perfectly even) and, given labels, label accuracy."""
+    """Predicted-label statistics: each digit's share of the samples ("shares", ten floats),
+    digits covered (>= 1% of samples each), the share of the most common digit (0.1 when even, 1
+    when collapsed), entropy of the label histogram in nats (log 10 = 2.303 is perfectly even)
+    and, given labels, label accuracy."""
     images, model = _check_images(samples)
     pred = predict(model, images).argmax(1)
     share = torch.bincount(pred, minlength=10).double() / len(pred)
     stats = {"classes_covered": int((share >= 0.01).sum()), "largest_share": float(share.max()),
-             "label_entropy": float(-(share * share.clamp_min(1e-12).log()).sum())}
+             "label_entropy": float(-(share * share.clamp_min(1e-12).log()).sum()),
+             "shares": share.tolist()}
     if labels is not None:
         stats["label_accuracy"] = float((pred == labels.cpu()).double().mean())
     return stats

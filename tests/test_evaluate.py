@@ -129,8 +129,11 @@ def test_inception_score_and_label_stats(real):
     assert stats["classes_covered"] == 10 and stats["label_accuracy"] > 0.98
     assert stats["label_entropy"] == pytest.approx(math.log(10), abs=0.02)
     assert stats["largest_share"] == pytest.approx(y.bincount().max().item() / len(y), abs=0.01)
+    assert stats["shares"] == pytest.approx((y.bincount(minlength=10) / len(y)).tolist(), abs=0.01)
+    assert max(stats["shares"]) == stats["largest_share"]
     collapsed = evaluate.label_stats(one_digit)
     assert collapsed["classes_covered"] == 1 and collapsed["largest_share"] == 1.0
+    assert collapsed["shares"] == [float(d == 7) for d in range(10)]
 
 
 def test_binarised_samples_are_compared_with_binarised_real_digits():
